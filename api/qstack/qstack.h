@@ -1,0 +1,190 @@
+/*
+ * qstack embedding API.
+ *
+ * A queue stores messages (byte streams of any size) and envelopes
+ * (small records, each tied to one message). Both pass through the
+ * configured compression and encryption modules before the backend
+ * stores them, so storage only ever sees opaque blobs.
+ *
+ * Every function returns QS_OK (0) or a negative status from
+ * <qstack/plugin.h>. On failure, qs_error() returns one line saying what
+ * failed, on which value, and what to do. Messages never contain keys,
+ * passphrases or message contents.
+ *
+ * Threading: a struct qs_queue and the readers and writers made from it
+ * must be used by one thread at a time. Several processes may open the
+ * same queue at once; the backend keeps each blob consistent.
+ */
+#ifndef QSTACK_QSTACK_H
+#define QSTACK_QSTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <qstack/plugin.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct qs_config;
+struct qs_queue;
+struct qs_msg_writer;
+struct qs_msg_reader;
+
+/* Returns a short constant text for a status code, e.g. "corrupt". */
+const char *qs_strerror(int status);
+
+/*
+ * Installs the process-wide log callback for the library and its
+ * modules. With none installed, warnings and errors go to stderr.
+ * level is QS_LOG_*; messages above max_level are dropped.
+ */
+typedef void (*qs_log_fn)(void *arg, int level, const char *module,
+    const char *msg);
+void qs_set_log(qs_log_fn fn, void *arg, int max_level);
+
+/*
+ * Parses the configuration file at path. On failure returns NULL and
+ * writes one line (file, line, statement, fix) to err.
+ */
+struct qs_config *qs_config_load(const char *path, char *err,
+    size_t err_cap);
+
+/* Same, from text in memory; name is used in messages. */
+struct qs_config *qs_config_parse(const char *text, size_t len,
+    const char *name, char *err, size_t err_cap);
+
+void qs_config_free(struct qs_config *config);
+
+/*
+ * Sets the directory searched for modules when the configuration has no
+ * plugin-path. QSTACK_PLUGIN_PATH, when set, overrides both. The string
+ * is copied.
+ */
+int qs_config_set_default_plugin_path(struct qs_config *config,
+    const char *dir);
+
+/*
+ * Opens the queue the configuration describes: loads and checks every
+ * module, reads keys, opens the backend and creates the queue when it
+ * does not exist yet. On failure returns NULL and writes one line to
+ * err. The configuration may be freed after this returns.
+ */
+struct qs_queue *qs_open(const struct qs_config *config, char *err,
+    size_t err_cap);
+
+void qs_close(struct qs_queue *queue);
+
+/* One line describing the last failure on this queue. */
+const char *qs_error(const struct qs_queue *queue);
+
+/*
+ * Starts a new message. The id is chosen by the library and is readable
+ * at once with qs_msg_writer_id(). Nothing is visible until commit.
+ */
+int qs_msg_create(struct qs_queue *queue, struct qs_msg_writer **writer);
+const char *qs_msg_writer_id(const struct qs_msg_writer *writer);
+int qs_msg_write(struct qs_msg_writer *writer, const void *buf,
+    size_t len);
+
+/* Sizes of a committed message. */
+struct qs_msg_stat {
+	uint64_t size;            /* bytes the application wrote */
+	uint64_t stored_size;     /* bytes the backend stores */
+};
+
+/*
+ * Finishes the message and makes it durable. Frees writer whatever the
+ * result; on failure nothing is stored. stat may be NULL.
+ */
+int qs_msg_commit(struct qs_msg_writer *writer, struct qs_msg_stat *stat);
+
+/* Discards the message and frees writer. */
+void qs_msg_abort(struct qs_msg_writer *writer);
+
+/*
+ * Opens a message for reading. Blobs are decoded with the modules named
+ * in their own header, so configuration changes never strand them.
+ */
+int qs_msg_open(struct qs_queue *queue, const char *msgid,
+    struct qs_msg_reader **reader);
+
+/*
+ * Reads up to cap bytes of the message; *len is 0 at the end. Bytes are
+ * released only after the encryption layer has authenticated them.
+ * A message whose last call does not return QS_OK with *len == 0 was not
+ * read completely and must not be trusted.
+ */
+int qs_msg_read(struct qs_msg_reader *reader, void *buf, size_t cap,
+    size_t *len);
+void qs_msg_close(struct qs_msg_reader *reader);
+
+/* Size of the stored blob, without reading it. */
+int qs_msg_stored_size(struct qs_queue *queue, const char *msgid,
+    uint64_t *stored_size);
+
+/* Deletes a message and all its envelopes. */
+int qs_msg_delete(struct qs_queue *queue, const char *msgid);
+
+/*
+ * Calls fn for every committed message. Stops early and returns fn's
+ * value when fn returns non-zero.
+ */
+int qs_msg_walk(struct qs_queue *queue,
+    int (*fn)(void *arg, const char *msgid), void *arg);
+
+/*
+ * Stores a new envelope for message msgid. The envelope's id, chosen by
+ * the library, is written to evpid (at least QS_ID_MAX bytes).
+ */
+int qs_env_create(struct qs_queue *queue, const char *msgid,
+    const void *data, size_t len, char *evpid);
+
+/*
+ * Loads an envelope into buf. Returns QS_ERR_LIMIT with *len set to the
+ * size needed when cap is too small.
+ */
+int qs_env_load(struct qs_queue *queue, const char *evpid, void *buf,
+    size_t cap, size_t *len);
+
+/* Replaces the contents of an existing envelope. */
+int qs_env_update(struct qs_queue *queue, const char *evpid,
+    const void *data, size_t len);
+
+int qs_env_delete(struct qs_queue *queue, const char *evpid);
+
+/*
+ * Calls fn for every envelope of message msgid, or of all messages when
+ * msgid is NULL.
+ */
+int qs_env_walk(struct qs_queue *queue, const char *msgid,
+    int (*fn)(void *arg, const char *evpid), void *arg);
+
+/* Copies the message id that an envelope id belongs to into msgid. */
+int qs_env_msgid(const char *evpid, char *msgid, size_t cap);
+
+/* A module found on the plugin path, as listed by qs_plugins_walk(). */
+struct qs_plugin_info {
+	const char *file;         /* full path */
+	const char *name;         /* e.g. "zlib" */
+	uint32_t kind;            /* QS_KIND_* */
+	uint32_t abi_version;
+	uint32_t format_version;
+	const char *version;
+	const char *description;
+	const char *error;        /* why it cannot be loaded, or NULL */
+};
+
+/*
+ * Loads every module on the configuration's plugin path and calls fn for
+ * each, including those that fail the loading checks.
+ */
+int qs_plugins_walk(const struct qs_config *config,
+    void (*fn)(void *arg, const struct qs_plugin_info *info), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QSTACK_QSTACK_H */
