@@ -91,6 +91,19 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
+/* True when a '\' at the read position ends the line: a continuation. */
+static int
+at_continuation(const struct parser *p)
+{
+	const char *t = p->text + p->pos;
+	size_t left = p->len - p->pos;
+
+	if (left == 0 || t[0] != '\\')
+		return 0;
+	return left == 1 || t[1] == '\n' ||
+	    (t[1] == '\r' && left > 2 && t[2] == '\n');
+}
+
 /* Reads a quoted string starting after its opening quote. */
 static int
 read_quoted(struct parser *p, char *buf, size_t cap, size_t *len)
@@ -149,10 +162,7 @@ read_statement(struct parser *p)
 				p->pos++;
 			continue;
 		}
-		if (c == '\\' && (p->pos + 1 == p->len ||
-		    p->text[p->pos + 1] == '\n' ||
-		    (p->text[p->pos + 1] == '\r' && p->pos + 2 < p->len &&
-		    p->text[p->pos + 2] == '\n'))) {
+		if (at_continuation(p)) {
 			/* continuation: skip to the next line */
 			while (p->pos < p->len && p->text[p->pos] != '\n')
 				p->pos++;
@@ -176,7 +186,8 @@ read_statement(struct parser *p)
 		blen = 0;
 		while (p->pos < p->len && !is_space(p->text[p->pos]) &&
 		    p->text[p->pos] != '\n' && p->text[p->pos] != '#' &&
-		    p->text[p->pos] != '"' && p->text[p->pos] != '\0') {
+		    p->text[p->pos] != '"' && p->text[p->pos] != '\0' &&
+		    !at_continuation(p)) {
 			if (blen + 1 >= sizeof(buf))
 				return fail(p, "word longer than %zu bytes",
 				    sizeof(buf) - 1);
@@ -243,6 +254,18 @@ set_module(struct parser *p, struct qs_cfg_module *m, const char *stmt,
 	return m->name == NULL ? QS_ERR_NOMEM : QS_OK;
 }
 
+/*
+ * Rejects a quoted string where an option name belongs, without
+ * repeating it: it may be a passphrase placed one word too far.
+ */
+static int
+quoted_option(struct parser *p, const char *stmt, size_t i)
+{
+	return fail(p, "\"%s\": word %zu is a quoted string where an option "
+	    "name belongs; write OPTION \"VALUE\", for example key \"...\"",
+	    stmt, i + 1);
+}
+
 /* Parses OPTION VALUE pairs from token i on into m's params. */
 static int
 parse_pairs(struct parser *p, struct qs_cfg_module *m, const char *stmt,
@@ -251,6 +274,8 @@ parse_pairs(struct parser *p, struct qs_cfg_module *m, const char *stmt,
 	int rc;
 
 	for (; i < p->ntokens; i += 2) {
+		if (p->quoted[i])
+			return quoted_option(p, stmt, i);
 		if (i + 1 == p->ntokens)
 			return fail(p, "\"%s\": option \"%s\" needs a value; "
 			    "write \"%s VALUE\"", stmt, p->tokens[i],
@@ -348,16 +373,23 @@ parse_encryption(struct parser *p)
 	struct qs_config *c = p->config;
 	const char *stmt = "queue encryption";
 	const char *module = "evp";
+	int module_given = 0;
 	size_t i;
 	int rc;
 
 	if (c->crypto.name != NULL)
 		return fail(p, "\"%s\" given twice (first on line %d); keep "
 		    "one", stmt, c->crypto.line);
-	for (i = 2; i < p->ntokens; i += 2)
-		if (strcmp(p->tokens[i], "module") == 0 &&
-		    i + 1 < p->ntokens)
-			module = p->tokens[i + 1];
+	for (i = 2; i < p->ntokens; i += 2) {
+		if (p->quoted[i])
+			return quoted_option(p, stmt, i);
+		if (strcmp(p->tokens[i], "module") != 0 || i + 1 == p->ntokens)
+			continue;
+		if (module_given++)
+			return fail(p, "\"%s\": option \"module\" given "
+			    "twice; keep one", stmt);
+		module = p->tokens[i + 1];
+	}
 	if ((rc = set_module(p, &c->crypto, stmt, module)) != 0)
 		return rc;
 	for (i = 2; i < p->ntokens; i += 2) {

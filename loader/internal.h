@@ -49,7 +49,7 @@ extern const struct qs_host qs_host_services;
 
 /* ---- config.c ---- */
 
-/* Where a key comes from. */
+/* Key sources, for struct qs_cfg_key.source. */
 #define QS_KEYSRC_TEXT   1   /* key "passphrase" */
 #define QS_KEYSRC_FILE   2   /* key-file "PATH" */
 #define QS_KEYSRC_STDIN  3   /* key - or key stdin */

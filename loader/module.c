@@ -1,9 +1,8 @@
 /*
  * Module loading. A module is opened only by full path from the plugin
- * directory, only under a name of the form [a-z0-9-]+, only from a file
- * and directory that group and others cannot write, and only when its
- * descriptor matches this host's ABI major version and the kind that
- * was requested.
+ * directory and only under a name of the form [a-z0-9-]+. Its file and
+ * directory must not be writable by group or others. Its descriptor
+ * must match this host's ABI major version and the requested kind.
  */
 #include <dirent.h>
 #include <dlfcn.h>

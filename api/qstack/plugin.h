@@ -23,7 +23,8 @@
  *
  * ABI stability rules:
  *   - Every struct that crosses the boundary starts with a uint32_t size
- *     field, set by whoever fills the struct to sizeof of its own version.
+ *     field, which the code that fills the struct sets to sizeof of the
+ *     version it was compiled with.
  *     Fields are only ever appended. A reader uses a field only when
  *     QS_HAS_FIELD() says it lies inside the size.
  *   - Function slots marked "optional" may be NULL.
@@ -58,10 +59,10 @@ extern "C" {
 #define QS_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define QS_ABI_VERSION_MINOR(v) ((uint32_t)(v) & 0xffffu)
 
-/* Longest module name, not counting the kind prefix or ".so". */
+/* Maximum length of a module name, without the kind prefix or ".so". */
 #define QS_NAME_MAX 32
 
-/* Longest message or envelope id, including the terminating NUL. */
+/* Maximum size of a message or envelope id, including the final NUL. */
 #define QS_ID_MAX 64
 
 /* Name of the one symbol a module exports. */
@@ -214,7 +215,7 @@ struct qs_instance_args {
 	const uint8_t *queue_salt;
 	size_t queue_salt_len;
 
-	/* Where a failing call writes one line saying what and why. */
+	/* Buffer for a one-line reason when the call fails. */
 	char *err;
 	size_t err_cap;
 };
@@ -236,7 +237,7 @@ struct qs_blob_info {
 /*
  * The transform interface, used by compress and crypto modules.
  *
- * An instance holds configuration and keys. A stream processes one blob
+ * An instance contains configuration and keys. A stream processes one blob
  * at a time in one direction; the host calls begin, then update any
  * number of times, then final until it returns QS_OK, then begin again
  * for the next blob. Streams are reused, so a warm stream allocates
@@ -437,7 +438,7 @@ struct qs_module {
 /*
  * The entry point. host_abi is the host's QS_ABI_VERSION; a module may
  * return NULL when it cannot serve that host. The returned descriptor's
- * abi_version tells the host which version the module was built for.
+ * abi_version is the version the module was built for.
  */
 typedef const struct qs_module *(*qs_entry_fn)(uint32_t host_abi,
     const struct qs_host *host);
