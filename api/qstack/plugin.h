@@ -314,8 +314,9 @@ struct qs_transform_ops {
  * The queue backend interface. A backend stores three things under ids
  * chosen by the host: message blobs, streamed and committed atomically;
  * envelope blobs, small and written whole; and one small metadata record
- * per queue. Ids are NUL-terminated strings of [0-9a-f.] shorter than
- * QS_ID_MAX; an envelope id starts with its message's id.
+ * per queue. Ids are NUL-terminated lowercase hex strings: a message id
+ * has 16 digits, and an envelope id is its message's id followed by 8
+ * more. A backend may rely on that to build paths or keys.
  *
  * Durability: when msg_commit, env_create, env_update or meta_put
  * returns QS_OK, the data survives a crash. Before that, a crash leaves
