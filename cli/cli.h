@@ -6,6 +6,7 @@
 #define QSTACK_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include <qstack/qstack.h>
@@ -63,6 +64,9 @@ int cli_check_id(const char *id, const char *command);
 int cli_write_all(int fd, const void *buf, size_t len);
 int cli_flush_stdout(void);
 
+/* ls.c: writes text as a JSON string, escaping what JSON requires. */
+void cli_json_string(FILE *out, const char *text);
+
 /* ids.c */
 int cli_ids_add(struct cli_ids *list, const char *id);
 void cli_ids_sort(struct cli_ids *list);
@@ -117,5 +121,7 @@ int cli_cmd_rm(struct cli *cli, int argc, char **argv);
 int cli_cmd_ls(struct cli *cli, int argc, char **argv);
 int cli_cmd_plugins(struct cli *cli, int argc, char **argv);
 int cli_cmd_check(struct cli *cli, int argc, char **argv);
+int cli_cmd_fsck(struct cli *cli, int argc, char **argv);
+int cli_cmd_rekey(struct cli *cli, int argc, char **argv);
 
 #endif /* QSTACK_CLI_H */

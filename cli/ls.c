@@ -69,8 +69,8 @@ utf8_sequence_length(const unsigned char *s)
  * and control characters are escaped, and each byte that is not part of
  * valid UTF-8 becomes \ufffd (U+FFFD, the replacement character).
  */
-static void
-json_string(FILE *out, const char *text)
+void
+cli_json_string(FILE *out, const char *text)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	size_t len;
@@ -136,12 +136,12 @@ static void
 print_json_envelope(const struct listing *l, size_t i)
 {
 	printf("{\"id\":");
-	json_string(stdout, l->evpids.ids[i]);
+	cli_json_string(stdout, l->evpids.ids[i]);
 	if (l->loaded[i]) {
 		printf(",\"recipient\":");
-		json_string(stdout, l->envs[i].recipient);
+		cli_json_string(stdout, l->envs[i].recipient);
 		printf(",\"sender\":");
-		json_string(stdout, l->envs[i].sender);
+		cli_json_string(stdout, l->envs[i].sender);
 	} else {
 		printf(",\"recipient\":null,\"sender\":null");
 	}
@@ -155,7 +155,7 @@ print_json(const struct listing *l)
 	size_t i;
 
 	printf("{\"id\":");
-	json_string(stdout, l->msgid);
+	cli_json_string(stdout, l->msgid);
 	if (size != NULL)
 		printf(",\"size\":%" PRIu64, *size);
 	else

@@ -34,6 +34,8 @@ static const struct command commands[] = {
 	{ "export", cli_cmd_export },
 	{ "plugins", cli_cmd_plugins },
 	{ "check", cli_cmd_check },
+	{ "fsck", cli_cmd_fsck },
+	{ "rekey", cli_cmd_rekey },
 };
 
 static const char usage_text[] =
@@ -51,6 +53,10 @@ static const char usage_text[] =
     "  export DIR         write each message to DIR/ID\n"
     "  plugins            list the modules on the plugin path\n"
     "  check              validate the configuration, keys included\n"
+    "  fsck [--json] [--quarantine]\n"
+    "                     verify every blob and report the bad ones by id;\n"
+    "                     --quarantine moves them aside\n"
+    "  rekey              re-encrypt every blob to the current key\n"
     "  help               print this help\n"
     "\n"
     "options:\n"

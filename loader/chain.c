@@ -133,11 +133,19 @@ qs_chain_fed(struct qs_chain *c, size_t n)
 static int
 stage_failed(struct qs_chain *c, struct qs_stage *s, int rc)
 {
-	if (rc < QS_ERR_STOP || rc > QS_MORE)
-		rc = QS_ERR_MODULE;
+	const char *detail = stream_detail(s);
+	size_t n = strlen(s->name);
+
+	if (rc < QS_ERR_STOP || rc > QS_MORE) {
+		snprintf(c->err, sizeof(c->err), "module %s returned status "
+		    "%d, which the ABI does not define", s->name, rc);
+		return QS_ERR_MODULE;
+	}
+	/* modules often start their text with their own name */
+	if (strncmp(detail, s->name, n) == 0 && detail[n] == ':')
+		detail += n + 1 + (detail[n + 1] == ' ');
 	snprintf(c->err, sizeof(c->err), "%s: %s%s%s", s->name,
-	    qs_strerror(rc), *stream_detail(s) ? ": " : "",
-	    stream_detail(s));
+	    qs_strerror(rc), *detail ? ": " : "", detail);
 	return rc;
 }
 

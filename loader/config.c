@@ -10,6 +10,7 @@
  *	queue encryption [key "K" | key-file "PATH" | key -] [module NAME]
  *	    [OPTION VALUE]...
  *	queue decryption key "K" | key-file "PATH"
+ *	queue limits [max-message-size SIZE] [max-ratio N]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -437,6 +438,86 @@ parse_decryption(struct parser *p)
 	    p->tokens[3], p->quoted[3]);
 }
 
+/*
+ * Parses a size such as 1048576, 512K, 100M or 2G (powers of 1024) into
+ * *out. Returns 0, or -1 when text is not such a size.
+ */
+static int
+parse_size(const char *text, uint64_t *out)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1024 * 1024;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1024 * 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (mult > 1 && end[1] != '\0')
+		return -1;
+	if (v > UINT64_MAX / mult)
+		return -1;
+	*out = (uint64_t)v * mult;
+	return 0;
+}
+
+static int
+parse_limits(struct parser *p)
+{
+	struct qs_config *c = p->config;
+	const char *stmt = "queue limits";
+	uint64_t v;
+	size_t i;
+
+	if (c->limits_line != 0)
+		return fail(p, "\"%s\" given twice (first on line %d); keep "
+		    "one", stmt, c->limits_line);
+	c->limits_line = p->stmt_line;
+	if (p->ntokens == 2)
+		return fail(p, "\"%s\" needs at least one limit; write queue "
+		    "limits max-message-size 100M max-ratio 1100", stmt);
+	for (i = 2; i < p->ntokens; i += 2) {
+		const char *opt = p->tokens[i];
+
+		if (p->quoted[i])
+			return quoted_option(p, stmt, i);
+		if (i + 1 == p->ntokens)
+			return fail(p, "\"%s\": option \"%s\" needs a value; "
+			    "write \"%s VALUE\"", stmt, opt, opt);
+		if (strcmp(opt, "max-message-size") == 0) {
+			if (parse_size(p->tokens[i + 1], &v) == -1)
+				return fail(p, "\"%s\": invalid max-message-"
+				    "size \"%s\"; give bytes, or a number "
+				    "with K, M or G, or 0 for no limit", stmt,
+				    p->tokens[i + 1]);
+			c->max_message_size = v;
+		} else if (strcmp(opt, "max-ratio") == 0) {
+			if (parse_size(p->tokens[i + 1], &v) == -1 || v == 0 ||
+			    strspn(p->tokens[i + 1], "0123456789") !=
+			    strlen(p->tokens[i + 1]))
+				return fail(p, "\"%s\": invalid max-ratio "
+				    "\"%s\"; give a whole number of at least "
+				    "1, such as 1100", stmt, p->tokens[i + 1]);
+			c->max_ratio = v;
+		} else {
+			return fail(p, "\"%s\": unknown option \"%s\"; "
+			    "expected max-message-size or max-ratio", stmt,
+			    opt);
+		}
+	}
+	return QS_OK;
+}
+
 static int
 parse_statement(struct parser *p)
 {
@@ -456,8 +537,10 @@ parse_statement(struct parser *p)
 		return parse_encryption(p);
 	if (strcmp(w1, "decryption") == 0)
 		return parse_decryption(p);
+	if (strcmp(w1, "limits") == 0)
+		return parse_limits(p);
 	return fail(p, "unknown statement \"queue %s\"; expected queue "
-	    "backend, compression, encryption or decryption", w1);
+	    "backend, compression, encryption, decryption or limits", w1);
 }
 
 static void
@@ -516,6 +599,8 @@ qs_config_parse(const char *text, size_t len, const char *name, char *err,
 		return NULL;
 	}
 	p.config->file = strdup(name != NULL ? name : "(config)");
+	p.config->max_message_size = QS_DEFAULT_MAX_MESSAGE_SIZE;
+	p.config->max_ratio = QS_DEFAULT_MAX_RATIO;
 	p.text = text;
 	p.len = len;
 	p.line = 1;

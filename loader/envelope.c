@@ -241,8 +241,8 @@ qs_env_update(struct qs_queue *q, const char *evpid, const void *data,
 }
 
 /* Reads the stored blob of an envelope into q->envbuf. */
-static int
-fetch_envelope(struct qs_queue *q, const char *evpid, size_t *len)
+int
+qs_env_fetch(struct qs_queue *q, const char *evpid, size_t *len)
 {
 	int rc;
 
@@ -344,7 +344,7 @@ qs_env_load(struct qs_queue *q, const char *evpid, void *buf, size_t cap,
 		    "lowercase hex digits", evpid, QS_EVPID_LEN);
 		return QS_ERR_INVALID;
 	}
-	if ((rc = fetch_envelope(q, evpid, &blob_len)) != 0 ||
+	if ((rc = qs_env_fetch(q, evpid, &blob_len)) != 0 ||
 	    (rc = open_envelope(q, evpid, blob_len, &header_len)) != 0)
 		return rc;
 	rc = run_env_chain(q, evpid, q->envbuf + header_len,
@@ -398,18 +398,13 @@ qs_env_walk(struct qs_queue *q, const char *msgid,
 	return rc;
 }
 
-struct id_list {
-	char (*ids)[QS_ID_MAX];
-	size_t n, cap;
-};
-
-static int
-collect_id(void *arg, const char *id)
+int
+qs_id_collect(void *arg, const char *id)
 {
-	struct id_list *l = arg;
+	struct qs_id_list *l = arg;
 
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
+		size_t cap = l->cap ? 2 * l->cap : 64;
 		void *n = reallocarray(l->ids, cap, sizeof(*l->ids));
 
 		if (n == NULL)
@@ -421,10 +416,43 @@ collect_id(void *arg, const char *id)
 	return 0;
 }
 
+static int
+compare_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+void
+qs_id_list_sort(struct qs_id_list *l)
+{
+	if (l->n > 1)
+		qsort(l->ids, l->n, sizeof(*l->ids), compare_ids);
+}
+
+/* True when a sorted list has an id whose first n characters match. */
+int
+qs_id_list_has(const struct qs_id_list *l, const char *id, size_t n)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(l->ids[mid], id, n);
+
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
 QS_API int
 qs_msg_delete(struct qs_queue *q, const char *msgid)
 {
-	struct id_list l = { 0 };
+	struct qs_id_list l = { 0 };
 	size_t i;
 	int rc;
 
@@ -433,7 +461,7 @@ qs_msg_delete(struct qs_queue *q, const char *msgid)
 		    "lowercase hex digits", msgid, QS_MSGID_LEN);
 		return QS_ERR_INVALID;
 	}
-	rc = q->bops->env_walk(q->backend, msgid, collect_id, &l);
+	rc = q->bops->env_walk(q->backend, msgid, qs_id_collect, &l);
 	for (i = 0; rc == QS_OK && i < l.n; i++) {
 		rc = q->bops->env_delete(q->backend, l.ids[i]);
 		if (rc == QS_ERR_NOTFOUND)

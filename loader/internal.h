@@ -80,7 +80,17 @@ struct qs_config {
 	struct qs_cfg_key key;    /* valid when crypto.name is set */
 	struct qs_cfg_key *old_keys;
 	size_t nold_keys;
+	uint64_t max_message_size;   /* bytes; 0 means no limit */
+	uint64_t max_ratio;          /* application bytes per stored byte */
+	int limits_line;
 };
+
+/* Defaults of queue limits; docs/FORMAT.md and qstack.1 explain them. */
+#define QS_DEFAULT_MAX_MESSAGE_SIZE ((uint64_t)1 << 30)
+#define QS_DEFAULT_MAX_RATIO 1100
+
+/* Output that the ratio limit always allows, for small blobs. */
+#define QS_RATIO_SLACK (1024 * 1024)
 
 /* The directory modules are loaded from, after every override. */
 const char *qs_config_plugin_dir(const struct qs_config *config);
@@ -224,6 +234,8 @@ struct qs_queue {
 	struct qs_xform *crypto;
 
 	int crypto_writes;        /* crypto is configured for writing */
+	uint64_t max_message_size;
+	uint64_t max_ratio;
 
 	/* Modules loaded for reading blobs written by other chains. */
 	struct qs_xform *extra[8];
@@ -252,6 +264,23 @@ int qs_queue_header(struct qs_queue *q, uint32_t kind,
     struct qs_frame *frame, uint8_t *buf, size_t *len);
 
 void qs_envelope_cleanup(struct qs_queue *q);
+int qs_msg_writer_new(struct qs_queue *q, const char *replace_id,
+    struct qs_msg_writer **writer);
+
+/*
+ * Reads the stored bytes of envelope evpid into q->envbuf, *len bytes.
+ * Used by qs_env_load and to read key ids.
+ */
+int qs_env_fetch(struct qs_queue *q, const char *evpid, size_t *len);
+
+/* Collects ids from a walk into a growing array. */
+struct qs_id_list {
+	char (*ids)[QS_ID_MAX];
+	size_t n, cap;
+};
+int qs_id_collect(void *list, const char *id);
+void qs_id_list_sort(struct qs_id_list *list);
+int qs_id_list_has(const struct qs_id_list *list, const char *id, size_t n);
 
 int qs_valid_msgid(const char *id);
 int qs_valid_evpid(const char *id);

@@ -23,6 +23,7 @@ struct qs_msg_writer {
 	uint64_t body;            /* bytes after the header */
 	uint64_t stored;
 	uLong crc;
+	int status;               /* sticky error, or QS_OK */
 };
 
 struct qs_msg_reader {
@@ -40,8 +41,28 @@ struct qs_msg_reader {
 	int backend_eof;
 	uint64_t body;
 	uLong crc;
+	uint64_t released;        /* bytes handed to the application */
+	uint64_t max_release;     /* limit on released, from queue limits */
 	int status;               /* sticky error, or QS_OK */
 };
+
+/*
+ * Most bytes a blob of stored bytes may decode to: the max-ratio limit,
+ * plus QS_RATIO_SLACK so small blobs are never cut, capped by
+ * max-message-size. Writer and reader apply the same rule, so a blob the
+ * writer accepted always reads back under the same limits.
+ */
+static uint64_t
+max_decoded(const struct qs_queue *q, uint64_t stored)
+{
+	uint64_t max = UINT64_MAX;
+
+	if (stored <= (UINT64_MAX - QS_RATIO_SLACK) / q->max_ratio)
+		max = stored * q->max_ratio + QS_RATIO_SLACK;
+	if (q->max_message_size != 0 && q->max_message_size < max)
+		max = q->max_message_size;
+	return max;
+}
 
 static void
 free_streams(struct qs_xform **x, void **streams, size_t n)
@@ -96,9 +117,27 @@ chain_error(struct qs_queue *q, const char *what, const char *id,
 }
 
 static int
-start_backend_message(struct qs_msg_writer *w)
+start_backend_message(struct qs_msg_writer *w, const char *replace_id)
 {
 	int rc = QS_ERR_EXISTS, tries;
+
+	if (replace_id != NULL) {
+		strcpy(w->id, replace_id);
+		if (!QS_HAS_FIELD(w->q->bops, struct qs_queue_ops,
+		    msg_replace) || w->q->bops->msg_replace == NULL) {
+			qs_seterr(w->q, "backend %s cannot replace messages; "
+			    "use a backend that supports it",
+			    w->q->backend_mod.stem);
+			return QS_ERR_UNSUPPORTED;
+		}
+		rc = w->q->bops->msg_replace(w->q->backend, w->id, &w->bw);
+		if (rc != QS_OK) {
+			w->bw = NULL;
+			qs_seterr(w->q, "cannot replace message %s: %s: %s",
+			    w->id, qs_strerror(rc), qs_backend_error(w->q));
+		}
+		return rc;
+	}
 
 	for (tries = 0; tries < ID_TRIES && rc == QS_ERR_EXISTS; tries++) {
 		if ((rc = qs_new_id(w->id, QS_MSGID_LEN)) != 0)
@@ -150,8 +189,13 @@ build_writer_chain(struct qs_msg_writer *w, struct qs_blob_info *blob)
 	return QS_OK;
 }
 
-QS_API int
-qs_msg_create(struct qs_queue *q, struct qs_msg_writer **out)
+/*
+ * Starts a message writer: a new message with a fresh id, or, with
+ * replace_id set, a blob that replaces that message when committed.
+ */
+int
+qs_msg_writer_new(struct qs_queue *q, const char *replace_id,
+    struct qs_msg_writer **out)
 {
 	struct qs_msg_writer *w;
 	struct qs_blob_info blob;
@@ -167,7 +211,7 @@ qs_msg_create(struct qs_queue *q, struct qs_msg_writer **out)
 	w->crc = crc32(0, NULL, 0);
 	rc = qs_queue_header(q, QS_BLOB_MESSAGE, &frame, header, &header_len);
 	if (rc == 0)
-		rc = start_backend_message(w);
+		rc = start_backend_message(w, replace_id);
 	if (rc != 0)
 		goto fail;
 	memset(&blob, 0, sizeof(blob));
@@ -188,6 +232,12 @@ fail:
 	return rc;
 }
 
+QS_API int
+qs_msg_create(struct qs_queue *q, struct qs_msg_writer **out)
+{
+	return qs_msg_writer_new(q, NULL, out);
+}
+
 QS_API const char *
 qs_msg_writer_id(const struct qs_msg_writer *w)
 {
@@ -202,6 +252,16 @@ qs_msg_write(struct qs_msg_writer *w, const void *data, size_t len)
 	size_t space, n;
 	int rc;
 
+	if (w->status != QS_OK)
+		return w->status;
+	if (w->q->max_message_size != 0 &&
+	    len > w->q->max_message_size - w->size) {
+		qs_seterr(w->q, "message %s is larger than max-message-size "
+		    "(%llu bytes); raise queue limits max-message-size to "
+		    "store it", w->id,
+		    (unsigned long long)w->q->max_message_size);
+		return w->status = QS_ERR_LIMIT;
+	}
 	while (len > 0) {
 		space = qs_chain_space(&w->chain, &dst);
 		n = len < space ? len : space;
@@ -211,10 +271,10 @@ qs_msg_write(struct qs_msg_writer *w, const void *data, size_t len)
 		len -= n;
 		w->size += n;
 		if ((rc = qs_chain_pump(&w->chain)) != 0)
-			return chain_error(w->q, "writing message", w->id,
-			    &w->chain, rc);
+			return w->status = chain_error(w->q, "writing message",
+			    w->id, &w->chain, rc);
 		if ((rc = drain(w)) != 0)
-			return rc;
+			return w->status = rc;
 	}
 	return QS_OK;
 }
@@ -223,10 +283,10 @@ QS_API int
 qs_msg_commit(struct qs_msg_writer *w, struct qs_msg_stat *stat)
 {
 	uint8_t trailer[QS_FRAME_TRAILER];
-	int rc = QS_OK;
+	int rc = w->status;
 
 	w->chain.source_done = 1;
-	while (!w->chain.done) {
+	while (rc == QS_OK && !w->chain.done) {
 		if ((rc = qs_chain_pump(&w->chain)) != 0) {
 			chain_error(w->q, "writing message", w->id, &w->chain,
 			    rc);
@@ -234,6 +294,13 @@ qs_msg_commit(struct qs_msg_writer *w, struct qs_msg_stat *stat)
 		}
 		if ((rc = drain(w)) != 0)
 			break;
+	}
+	if (rc == QS_OK &&
+	    w->size > max_decoded(w->q, w->stored + sizeof(trailer))) {
+		qs_seterr(w->q, "message %s compresses by more than max-ratio "
+		    "%llu to 1; raise queue limits max-ratio to store it",
+		    w->id, (unsigned long long)w->q->max_ratio);
+		rc = QS_ERR_LIMIT;
 	}
 	if (rc == QS_OK) {
 		qs_frame_trailer(w->body, (uint32_t)w->crc, trailer);
@@ -360,6 +427,7 @@ qs_msg_open(struct qs_queue *q, const char *id, struct qs_msg_reader **out)
 {
 	struct qs_msg_reader *r;
 	struct qs_frame frame;
+	uint64_t stored;
 	int rc;
 
 	*out = NULL;
@@ -388,6 +456,12 @@ qs_msg_open(struct qs_queue *q, const char *id, struct qs_msg_reader **out)
 			    qs_strerror(rc), qs_backend_error(q));
 		goto fail;
 	}
+	if ((rc = q->bops->msg_stat(q->backend, id, &stored)) != QS_OK) {
+		qs_seterr(q, "cannot stat message %s: %s: %s", id,
+		    qs_strerror(rc), qs_backend_error(q));
+		goto fail;
+	}
+	r->max_release = max_decoded(q, stored);
 	if ((rc = read_header(r, &frame)) != 0 ||
 	    (rc = build_reader_chain(r, &frame)) != 0)
 		goto fail;
@@ -491,6 +565,18 @@ qs_msg_read(struct qs_msg_reader *r, void *buf, size_t cap, size_t *len)
 	while (r->status == QS_OK) {
 		if (c->out_len > 0 || (c->done && cap > 0)) {
 			*len = c->out_len < cap ? c->out_len : cap;
+			if (*len > r->max_release - r->released) {
+				*len = 0;
+				qs_seterr(r->q, "message %s decodes to more than "
+				    "%llu bytes, beyond queue limits "
+				    "max-message-size or max-ratio; the blob is "
+				    "hostile, or the limits were lowered after "
+				    "it was written", r->id,
+				    (unsigned long long)r->max_release);
+				r->status = QS_ERR_LIMIT;
+				break;
+			}
+			r->released += *len;
 			memcpy(buf, c->out + c->out_off, *len);
 			c->out_off += *len;
 			c->out_len -= *len;

@@ -306,6 +306,8 @@ qs_open(const struct qs_config *c, char *err, size_t cap)
 		return NULL;
 	}
 	strcpy(q->plugin_dir, dir);
+	q->max_message_size = c->max_message_size;
+	q->max_ratio = c->max_ratio;
 	if (open_backend(q, c, err, cap) != 0 || load_meta(q, err, cap) != 0 ||
 	    open_transforms(q, c, err, cap) != 0) {
 		qs_close(q);

@@ -409,6 +409,23 @@ struct qs_queue_ops {
 	 */
 	int (*env_walk)(void *queue, const char *msgid,
 	    int (*fn)(void *arg, const char *evpid), void *arg);
+
+	/*
+	 * Optional. Starts a blob that msg_commit puts in place of the
+	 * committed message msgid in one atomic step. msg_commit fails with
+	 * QS_ERR_NOTFOUND, storing nothing, when msgid was deleted in the
+	 * meantime. Used to re-encrypt messages under a new key.
+	 */
+	int (*msg_replace)(void *queue, const char *msgid, void **writer);
+
+	/*
+	 * Optional. Moves a damaged blob (kind QS_BLOB_MESSAGE or
+	 * QS_BLOB_ENVELOPE) out of the queue to a place where an operator
+	 * can inspect it. Afterwards the queue no longer lists the id.
+	 * Writes where the blob went, at most cap bytes, into dest.
+	 */
+	int (*quarantine)(void *queue, uint32_t kind, const char *id,
+	    char *dest, size_t cap);
 };
 
 /*

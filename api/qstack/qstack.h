@@ -164,6 +164,73 @@ int qs_env_walk(struct qs_queue *queue, const char *msgid,
 /* Copies the message id that an envelope id belongs to into msgid. */
 int qs_env_msgid(const char *evpid, char *msgid, size_t cap);
 
+/* Flags for qs_fsck(). */
+#define QS_FSCK_QUARANTINE 1   /* move bad blobs aside */
+
+/* Problems qs_fsck() reports, in struct qs_fsck_item.problem. */
+#define QS_PROBLEM_NONE           0
+#define QS_PROBLEM_CORRUPT        1   /* fails authentication or checks */
+#define QS_PROBLEM_TRUNCATED      2   /* ends early */
+#define QS_PROBLEM_UNKNOWN_KEY    3   /* written under a key not configured */
+#define QS_PROBLEM_MISSING_MODULE 4   /* needs a module that cannot load */
+#define QS_PROBLEM_ORPHAN_ENVELOPE 5  /* its message is gone */
+#define QS_PROBLEM_NO_ENVELOPES   6   /* a message nothing refers to */
+#define QS_PROBLEM_UNREADABLE     7   /* I/O error or limit exceeded */
+
+/* One blob checked by qs_fsck(). */
+struct qs_fsck_item {
+	uint32_t kind;            /* QS_BLOB_MESSAGE or QS_BLOB_ENVELOPE */
+	uint32_t problem;         /* QS_PROBLEM_*; NONE for a good blob */
+	const char *id;
+	int status;               /* status of the failing call, or QS_OK */
+	const char *detail;       /* one line, or NULL for a good blob */
+	const char *quarantined;  /* where the blob went, or NULL */
+};
+
+/* Totals of one qs_fsck() run. */
+struct qs_fsck_stats {
+	uint64_t messages;
+	uint64_t envelopes;
+	uint64_t bad;
+	uint64_t quarantined;
+};
+
+/* Short name of a problem, e.g. "unknown-key". */
+const char *qs_problem_name(uint32_t problem);
+
+/*
+ * Reads and verifies every message and envelope through the chain,
+ * discarding the decoded bytes, so no plaintext is written anywhere.
+ * Calls fn for every blob checked, good or bad (fn may be NULL). With
+ * QS_FSCK_QUARANTINE, bad blobs are moved aside through the backend.
+ * Returns QS_OK when everything is good, QS_ERR_CORRUPT when anything is
+ * bad, or another status when the walk itself failed.
+ */
+int qs_fsck(struct qs_queue *queue, uint32_t flags,
+    void (*fn)(void *arg, const struct qs_fsck_item *item), void *arg,
+    struct qs_fsck_stats *stats);
+
+/* Totals and per-key counts of one qs_rekey() run. */
+struct qs_rekey_stats {
+	uint64_t rekeyed;         /* blobs re-encrypted in this run */
+	uint64_t current;         /* blobs already under the current key */
+	uint64_t failed;          /* blobs that could not be re-encrypted */
+};
+
+/*
+ * Re-encrypts every message and envelope that is not yet under the
+ * current key (including blobs written without encryption), each one
+ * replaced atomically, so an interrupted run can simply be run again.
+ * progress, if not NULL, is called after each blob with the counts so
+ * far. remaining, if not NULL, is called at the end once per key id
+ * that still has blobs other than the current key, with their count;
+ * key_id is "none" for unencrypted blobs. Needs queue encryption.
+ */
+int qs_rekey(struct qs_queue *queue,
+    void (*progress)(void *arg, uint64_t done, uint64_t total),
+    void (*remaining)(void *arg, const char *key_id, uint64_t count),
+    void *arg, struct qs_rekey_stats *stats);
+
 /* A module found on the plugin path, as listed by qs_plugins_walk(). */
 struct qs_plugin_info {
 	const char *file;         /* full path */

@@ -7,6 +7,7 @@
  *   PATH/tmp/<pid>-<16 hex digits>     files being written
  *   PATH/msg/<ab>/<msgid>/message      a committed message blob
  *   PATH/msg/<ab>/<msgid>/<evpid>      an envelope blob of that message
+ *   PATH/quarantine/<id>.<kind>.<time> damaged blobs moved aside by fsck
  *
  * <ab> is the first two hex digits of the message id, which spreads the
  * message directories over at most 256 bucket directories. A message id
@@ -498,6 +499,8 @@ static const struct qs_queue_ops fs_ops = {
 	.env_update = fs_env_update,
 	.env_delete = fs_env_delete,
 	.env_walk = fs_env_walk,
+	.msg_replace = fs_msg_replace,
+	.quarantine = fs_quarantine,
 };
 
 static const struct qs_module fs_module = {

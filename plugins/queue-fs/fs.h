@@ -82,6 +82,7 @@ int fs_unlink_blob(struct fs_queue *q, const char *msgid, const char *name);
 int fs_load(struct fs_queue *q, const char *rel, uint8_t *buf, size_t cap,
     size_t *len);
 int fs_fsync_dir(struct fs_queue *q, int dir_fd, const char *rel);
+int fs_fsync_dir_path(struct fs_queue *q, const char *rel);
 
 /* fs_blob.c: the queue operations on blobs. */
 int fs_meta_get(void *queue, uint8_t *buf, size_t cap, size_t *len);
@@ -103,6 +104,9 @@ int fs_env_load(void *queue, const char *evpid, uint8_t *buf, size_t cap,
 int fs_env_update(void *queue, const char *evpid, const uint8_t *buf,
     size_t len);
 int fs_env_delete(void *queue, const char *evpid);
+int fs_msg_replace(void *queue, const char *msgid, void **writer);
+int fs_quarantine(void *queue, uint32_t kind, const char *id, char *dest,
+    size_t cap);
 
 /* fs_walk.c: listing messages and envelopes. */
 int fs_msg_walk(void *queue, int (*fn)(void *arg, const char *msgid),

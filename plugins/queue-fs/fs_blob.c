@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +19,7 @@ struct fs_writer {
 	struct fs_queue *queue;
 	int fd;
 	int status;               /* first failure, or QS_OK */
+	int replace;              /* commit replaces a committed message */
 	char msgid[FS_MSGID_LEN + 1];
 	char tmp[FS_TMP_NAME_MAX];
 };
@@ -116,6 +119,37 @@ fs_msg_create(void *queue, const char *msgid, void **writer)
 }
 
 /*
+ * Starts a blob that replaces message msgid on commit. The exchange in
+ * fs_place fails when the message was deleted meanwhile, so a deleted
+ * message never comes back.
+ */
+int
+fs_msg_replace(void *queue, const char *msgid, void **writer)
+{
+	struct fs_queue *q = queue;
+	struct fs_writer *w;
+	int rc;
+
+	if (q == NULL || writer == NULL)
+		return QS_ERR_INVALID;
+	*writer = NULL;
+	if ((rc = fs_check_msgid(q, msgid)) != QS_OK)
+		return rc;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return fs_fail(q, QS_ERR_NOMEM, "cannot allocate a writer "
+		    "for message %s", msgid);
+	w->queue = q;
+	w->replace = 1;
+	memcpy(w->msgid, msgid, FS_MSGID_LEN + 1);
+	if ((rc = fs_tmp_create(q, w->tmp, &w->fd)) != QS_OK) {
+		free(w);
+		return rc;
+	}
+	*writer = w;
+	return QS_OK;
+}
+
+/*
  * Appends buf to the message. After a failure every later write and the
  * commit return that failure, so a partial blob cannot be committed.
  */
@@ -151,7 +185,7 @@ fs_msg_commit(void *writer)
 		fs_tmp_discard(w->queue, w->tmp);
 	} else if ((rc = fs_tmp_finish(w->queue, w->tmp, w->fd)) == QS_OK)
 		rc = fs_place(w->queue, w->tmp, w->msgid, FS_MESSAGE_NAME,
-		    FS_PLACE_NEW);
+		    w->replace ? FS_PLACE_EXISTING : FS_PLACE_NEW);
 	free(w);
 	return rc;
 }
@@ -358,4 +392,66 @@ fs_env_delete(void *queue, const char *evpid)
 	if ((rc = split_evpid(q, evpid, msgid)) != QS_OK)
 		return rc;
 	return fs_unlink_blob(q, msgid, evpid);
+}
+
+/*
+ * Moves a damaged blob to PATH/quarantine/<id>.<kind>.<unix time>, a
+ * name no walk looks at, and removes the message directory if it ends
+ * empty.
+ */
+int
+fs_quarantine(void *queue, uint32_t kind, const char *id, char *dest,
+    size_t cap)
+{
+	struct fs_queue *q = queue;
+	char msgid[FS_MSGID_LEN + 1], rel[FS_BLOB_REL_MAX], dir[FS_MSGDIR_MAX];
+	char name[FS_EVPID_LEN + 48];
+	const char *blob;
+	int qfd, rc;
+
+	if (q == NULL || id == NULL)
+		return QS_ERR_INVALID;
+	if (kind == QS_BLOB_MESSAGE) {
+		if ((rc = fs_check_msgid(q, id)) != QS_OK)
+			return rc;
+		blob = FS_MESSAGE_NAME;
+	} else if (kind == QS_BLOB_ENVELOPE) {
+		if ((rc = fs_check_evpid(q, id)) != QS_OK)
+			return rc;
+		blob = id;
+	} else {
+		return fs_fail(q, QS_ERR_INVALID, "unknown blob kind %u",
+		    (unsigned)kind);
+	}
+	memcpy(msgid, id, FS_MSGID_LEN);
+	msgid[FS_MSGID_LEN] = '\0';
+	fs_blob_rel(rel, msgid, blob);
+	if (mkdirat(q->root_fd, "quarantine", 0700) == -1 && errno != EEXIST)
+		return fs_fail_errno(q, "cannot create %s/quarantine",
+		    q->path);
+	qfd = openat(q->root_fd, "quarantine",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (qfd == -1)
+		return fs_fail_errno(q, "cannot open %s/quarantine", q->path);
+	snprintf(name, sizeof(name), "%s.%s.%lld", id,
+	    kind == QS_BLOB_MESSAGE ? "message" : "envelope",
+	    (long long)time(NULL));
+	if (renameat(q->root_fd, rel, qfd, name) == -1) {
+		rc = errno == ENOENT ? fs_fail(q, QS_ERR_NOTFOUND, "%s %s not "
+		    "found", kind == QS_BLOB_MESSAGE ? "message" : "envelope",
+		    id) : fs_fail_errno(q, "cannot move %s/%s to %s/quarantine",
+		    q->path, rel, q->path);
+		close(qfd);
+		return rc;
+	}
+	rc = fs_fsync_dir(q, qfd, "quarantine");
+	close(qfd);
+	fs_msgdir(dir, msgid);
+	if (rc == QS_OK)
+		rc = fs_fsync_dir_path(q, dir);
+	/* Failure is normal here: the directory still has other files. */
+	unlinkat(q->root_fd, dir, AT_REMOVEDIR);
+	if (dest != NULL && cap > 0)
+		snprintf(dest, cap, "%s/quarantine/%s", q->path, name);
+	return rc;
 }

@@ -170,8 +170,8 @@ fs_fsync_dir(struct fs_queue *q, int dir_fd, const char *rel)
 }
 
 /* Flushes the directory PATH/rel. */
-static int
-sync_dir_at(struct fs_queue *q, const char *rel)
+int
+fs_fsync_dir_path(struct fs_queue *q, const char *rel)
 {
 	int fd, rc;
 
@@ -209,9 +209,9 @@ make_msgdir(struct fs_queue *q, const char *dir)
 			return fs_fail_errno(q, "cannot create directory "
 			    "%s/%s", q->path, dir);
 	}
-	if ((rc = sync_dir_at(q, bucket)) != QS_OK)
+	if ((rc = fs_fsync_dir_path(q, bucket)) != QS_OK)
 		return rc;
-	return sync_dir_at(q, "msg");
+	return fs_fsync_dir_path(q, "msg");
 }
 
 /* Tells whether the temporary file name still exists. */
