@@ -4,7 +4,7 @@
 set -eu
 
 packages="gcc make pkg-config libc6-dev libssl-dev zlib1g-dev liblz4-dev
-libcmocka-dev python3 python3-cryptography
+libcmocka-dev python3 python3-cryptography clang libclang-rt-14-dev
 golang-github-gatherstars-com-jwz-dev"
 
 missing=""
