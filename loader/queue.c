@@ -367,7 +367,8 @@ qs_queue_xform_for(struct qs_queue *q, const struct qs_layer *layer,
 		if (rc != 0) {
 			qs_seterr(q, "the blob needs module %s, which cannot be "
 			    "loaded: %s", layer->stem, err);
-			return rc;
+			/* NOTFOUND would read as "no such message" */
+			return QS_ERR_UNSUPPORTED;
 		}
 		q->extra[q->nextra++] = x;
 	}

@@ -13,7 +13,8 @@ $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(wildcard tests/helpers/*.h) \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Iloader $(call pc_cflags,cmocka) -o $@ \
 	    $< $(TEST_HELPERS) $(ALL_LDFLAGS) -L$(BUILD) -lqstack \
-	    -Wl,-rpath,'$$ORIGIN/..' $(call pc_libs,cmocka) -ldl
+	    -Wl,-rpath,'$$ORIGIN/..' $(call pc_libs,cmocka) \
+	    $(call pc_libs,zlib) -ldl
 
 $(BUILD)/tests/modules/%.so: tests/modules/%.c api/qstack/plugin.h
 	@mkdir -p $(dir $@)
