@@ -4,7 +4,8 @@
 set -eu
 
 packages="gcc make pkg-config libc6-dev libssl-dev zlib1g-dev liblz4-dev
-libcmocka-dev python3 python3-cryptography clang libclang-rt-14-dev
+libcmocka-dev python3 python3-cryptography python3-lz4 clang
+libclang-rt-14-dev
 golang-github-gatherstars-com-jwz-dev"
 
 missing=""

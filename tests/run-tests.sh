@@ -11,6 +11,10 @@ QSTACK_PLUGIN_PATH=$top/$BUILD/plugins
 QSTACK_BUILD=$top/$BUILD
 export QSTACK_PLUGIN_PATH QSTACK_BUILD
 unset QSTACK_CONF
+# Debian's python3-cryptography and python3-lz4 belong to the system
+# interpreter, which another python3 earlier in PATH may not see.
+PYTHON=python3
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
 logdir=$top/$BUILD/test-logs
 mkdir -p "$logdir"
 passed=0
@@ -59,7 +63,7 @@ for t in tests/test_*.sh tests/test_*.py; do
 	log=$logdir/$name.log
 	case "$t" in
 	*.sh) sh "$t" > "$log" 2>&1 ;;
-	*.py) python3 "$t" > "$log" 2>&1 ;;
+	*.py) "$PYTHON" "$t" > "$log" 2>&1 ;;
 	esac
 	count "$name" "$log" $?
 done
