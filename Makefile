@@ -82,6 +82,7 @@ $(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) \
 	chmod 0755 $@
 
 include tests/tests.mk
+include tests/faultshim/faultshim.mk
 
 clean:
 	rm -rf build build-sanitize

@@ -60,6 +60,28 @@ qs_chain_free(struct qs_chain *c)
 	memset(c, 0, sizeof(*c));
 }
 
+int
+qs_module_status(int rc)
+{
+	return rc < QS_ERR_STOP || rc > QS_OK ? QS_ERR_MODULE : rc;
+}
+
+void
+qs_chain_names(const struct qs_chain *c, char *buf, size_t cap)
+{
+	size_t i, used = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (i = 0; i < c->nstages && used < cap; i++) {
+		n = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "",
+		    c->stages[i].name);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
 void
 qs_chain_clear(struct qs_chain *c)
 {
@@ -95,11 +117,11 @@ qs_chain_begin(struct qs_chain *c, const struct qs_blob_info *blob)
 		s->stalls = 0;
 		if (s->ops == NULL)
 			continue;
-		rc = s->ops->stream_begin(s->stream, blob);
+		rc = qs_module_status(s->ops->stream_begin(s->stream, blob));
 		if (rc != QS_OK) {
 			snprintf(c->err, sizeof(c->err), "%s: cannot start a "
-			    "stream: %s %s", s->name, qs_strerror(rc),
-			    stream_detail(s));
+			    "stream: %s%s%s", s->name, qs_strerror(rc),
+			    *stream_detail(s) ? ": " : "", stream_detail(s));
 			return rc;
 		}
 	}
@@ -136,7 +158,8 @@ stage_failed(struct qs_chain *c, struct qs_stage *s, int rc)
 	const char *detail = stream_detail(s);
 	size_t n = strlen(s->name);
 
-	if (rc < QS_ERR_STOP || rc > QS_MORE) {
+	/* QS_MORE is only defined for stream_final, which handles it */
+	if (rc < QS_ERR_STOP || rc > QS_OK) {
 		snprintf(c->err, sizeof(c->err), "module %s returned status "
 		    "%d, which the ABI does not define", s->name, rc);
 		return QS_ERR_MODULE;

@@ -52,7 +52,8 @@ warm_stream(struct qs_queue *q, struct qs_xform *x, uint32_t dir,
 	int rc;
 
 	if (*slot == NULL) {
-		rc = x->ops->stream_new(x->instance, dir, slot);
+		rc = qs_module_status(x->ops->stream_new(x->instance, dir,
+		    slot));
 		if (rc != QS_OK) {
 			*slot = NULL;
 			qs_seterr(q, "%s: cannot create a stream: %s",
@@ -95,9 +96,12 @@ run_env_chain(struct qs_queue *q, const char *id, const uint8_t *in,
 			return rc;
 		}
 		if (*out_len + c->out_len > max) {
-			qs_seterr(q, "envelope %s is larger than %d bytes once "
-			    "decoded; it is damaged or hostile", id,
-			    QS_ENV_MAX);
+			char names[256];
+
+			qs_chain_names(c, names, sizeof(names));
+			qs_seterr(q, "envelope %s: modules %s produced more "
+			    "than %zu bytes; the blob is damaged or hostile, or "
+			    "a module is broken", id, names, max);
 			return QS_ERR_LIMIT;
 		}
 		memcpy(*out + *out_len, c->out + c->out_off, c->out_len);
@@ -265,8 +269,12 @@ qs_env_fetch(struct qs_queue *q, const char *evpid, size_t *len)
 	else if (rc != QS_OK)
 		qs_seterr(q, "cannot load envelope %s: %s: %s", evpid,
 		    qs_strerror(rc), qs_backend_error(q));
-	else if (*len > q->envbuf_cap)
+	else if (*len > q->envbuf_cap) {
+		qs_seterr(q, "backend %s reported an envelope of %zu bytes in "
+		    "a buffer of %zu; fix or replace the backend module",
+		    q->backend_mod.stem, *len, q->envbuf_cap);
 		rc = QS_ERR_MODULE;
+	}
 	return rc;
 }
 
@@ -385,13 +393,19 @@ QS_API int
 qs_env_walk(struct qs_queue *q, const char *msgid,
     int (*fn)(void *arg, const char *evpid), void *arg)
 {
+	struct qs_checked_walk cw = { fn, arg, QS_EVPID_LEN, msgid, 0 };
 	int rc;
 
 	if (msgid != NULL && !qs_valid_msgid(msgid)) {
 		qs_seterr(q, "invalid message id \"%.40s\"", msgid);
 		return QS_ERR_INVALID;
 	}
-	rc = q->bops->env_walk(q->backend, msgid, fn, arg);
+	rc = q->bops->env_walk(q->backend, msgid, qs_checked_id, &cw);
+	if (cw.bad) {
+		qs_seterr(q, "backend %s listed a malformed envelope id; fix "
+		    "or replace the backend module", q->backend_mod.stem);
+		return QS_ERR_MODULE;
+	}
 	if (rc < 0 && rc != QS_ERR_STOP)
 		qs_seterr(q, "cannot list envelopes: %s: %s", qs_strerror(rc),
 		    qs_backend_error(q));
@@ -453,6 +467,8 @@ QS_API int
 qs_msg_delete(struct qs_queue *q, const char *msgid)
 {
 	struct qs_id_list l = { 0 };
+	struct qs_checked_walk cw = { qs_id_collect, &l, QS_EVPID_LEN, msgid,
+	    0 };
 	size_t i;
 	int rc;
 
@@ -461,7 +477,13 @@ qs_msg_delete(struct qs_queue *q, const char *msgid)
 		    "lowercase hex digits", msgid, QS_MSGID_LEN);
 		return QS_ERR_INVALID;
 	}
-	rc = q->bops->env_walk(q->backend, msgid, qs_id_collect, &l);
+	rc = q->bops->env_walk(q->backend, msgid, qs_checked_id, &cw);
+	if (cw.bad) {
+		free(l.ids);
+		qs_seterr(q, "backend %s listed a malformed envelope id; fix "
+		    "or replace the backend module", q->backend_mod.stem);
+		return QS_ERR_MODULE;
+	}
 	for (i = 0; rc == QS_OK && i < l.n; i++) {
 		rc = q->bops->env_delete(q->backend, l.ids[i]);
 		if (rc == QS_ERR_NOTFOUND)

@@ -191,6 +191,12 @@ struct qs_chain {
 };
 
 int qs_chain_init(struct qs_chain *chain);
+
+/* Maps a status outside the ABI's set, including QS_MORE, to QS_ERR_MODULE. */
+int qs_module_status(int rc);
+
+/* Writes the names of the chain's stages, separated by ", ", into buf. */
+void qs_chain_names(const struct qs_chain *chain, char *buf, size_t cap);
 int qs_chain_add(struct qs_chain *chain, const struct qs_transform_ops *ops,
     void *stream, const char *name);
 void qs_chain_free(struct qs_chain *chain);
@@ -281,6 +287,20 @@ struct qs_id_list {
 int qs_id_collect(void *list, const char *id);
 void qs_id_list_sort(struct qs_id_list *list);
 int qs_id_list_has(const struct qs_id_list *list, const char *id, size_t n);
+
+/*
+ * Wraps a walk callback so that it only sees well-formed ids of len hex
+ * digits, starting with prefix when that is not NULL. On a malformed id
+ * the walk stops with bad set.
+ */
+struct qs_checked_walk {
+	int (*fn)(void *arg, const char *id);
+	void *arg;
+	size_t len;
+	const char *prefix;
+	int bad;
+};
+int qs_checked_id(void *walk, const char *id);
 
 int qs_valid_msgid(const char *id);
 int qs_valid_evpid(const char *id);

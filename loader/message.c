@@ -11,6 +11,14 @@
 /* Attempts at finding an unused random message id. */
 #define ID_TRIES 8
 
+/*
+ * Bytes an encoding chain may write per application byte, plus
+ * QS_RATIO_SLACK. Compression expands incompressible input by under 1%
+ * and encryption adds a fixed overhead per chunk, so only a broken
+ * module comes near it.
+ */
+#define QS_GROWTH_MAX 2
+
 struct qs_msg_writer {
 	struct qs_queue *q;
 	char id[QS_ID_MAX];
@@ -96,10 +104,19 @@ static int
 drain(struct qs_msg_writer *w)
 {
 	struct qs_chain *c = &w->chain;
+	char names[256];
 	int rc;
 
 	if (c->out_len == 0)
 		return QS_OK;
+	if (w->body + c->out_len > w->size * QS_GROWTH_MAX + QS_RATIO_SLACK) {
+		qs_chain_names(c, names, sizeof(names));
+		qs_seterr(w->q, "writing message %s failed: modules %s wrote "
+		    "more than %d bytes per input byte plus %d; one of them "
+		    "is broken, remove it from the configuration or fix it",
+		    w->id, names, QS_GROWTH_MAX, QS_RATIO_SLACK);
+		return QS_ERR_LIMIT;
+	}
 	w->crc = crc32(w->crc, c->out + c->out_off, (uInt)c->out_len);
 	w->body += c->out_len;
 	rc = backend_write(w, c->out + c->out_off, c->out_len);
@@ -168,8 +185,8 @@ build_writer_chain(struct qs_msg_writer *w, struct qs_blob_info *blob)
 	for (i = 0; i < w->nstreams; i++) {
 		struct qs_xform *x = w->xforms[i];
 
-		rc = x->ops->stream_new(x->instance, QS_ENCODE,
-		    &w->streams[i]);
+		rc = qs_module_status(x->ops->stream_new(x->instance,
+		    QS_ENCODE, &w->streams[i]));
 		if (rc != QS_OK) {
 			w->streams[i] = NULL;
 			qs_seterr(q, "%s: cannot create a stream: %s",
@@ -333,11 +350,38 @@ qs_msg_abort(struct qs_msg_writer *w)
 	free(w);
 }
 
+/* Appends what the backend returns to r->raw; checks its count. */
+static int
+backend_read(struct qs_msg_reader *r)
+{
+	size_t cap = QS_CHAIN_BUF - r->raw_off - r->raw_len, n = 0;
+	int rc;
+
+	rc = qs_module_status(r->q->bops->msg_read(r->br,
+	    r->raw + r->raw_off + r->raw_len, cap, &n));
+	if (rc != QS_OK) {
+		qs_seterr(r->q, "cannot read message %s: %s: %s", r->id,
+		    qs_strerror(rc), qs_backend_error(r->q));
+		return rc;
+	}
+	if (n > cap) {
+		qs_seterr(r->q, "backend %s reported %zu bytes read into a "
+		    "buffer of %zu while reading message %s; fix or replace "
+		    "the backend module", r->q->backend_mod.stem, n, cap,
+		    r->id);
+		return QS_ERR_MODULE;
+	}
+	if (n == 0)
+		r->backend_eof = 1;
+	r->raw_len += n;
+	return QS_OK;
+}
+
 /* Reads from the backend until the blob's header is complete. */
 static int
 read_header(struct qs_msg_reader *r, struct qs_frame *frame)
 {
-	size_t need, n;
+	size_t need;
 	int rc;
 
 	for (;;) {
@@ -347,16 +391,8 @@ read_header(struct qs_msg_reader *r, struct qs_frame *frame)
 			break;
 		if (r->backend_eof)
 			break;
-		rc = r->q->bops->msg_read(r->br, r->raw + r->raw_len,
-		    QS_CHAIN_BUF - r->raw_len, &n);
-		if (rc != QS_OK) {
-			qs_seterr(r->q, "cannot read message %s: %s: %s",
-			    r->id, qs_strerror(rc), qs_backend_error(r->q));
+		if ((rc = backend_read(r)) != QS_OK)
 			return rc;
-		}
-		if (n == 0)
-			r->backend_eof = 1;
-		r->raw_len += n;
 	}
 	if (rc != QS_OK) {
 		qs_seterr(r->q, "message %s has a %s header; the blob is "
@@ -394,8 +430,8 @@ build_reader_chain(struct qs_msg_reader *r, const struct qs_frame *frame)
 		if (rc != 0)
 			return rc;
 		r->xforms[r->nstreams] = x;
-		rc = x->ops->stream_new(x->instance, QS_DECODE,
-		    &r->streams[r->nstreams]);
+		rc = qs_module_status(x->ops->stream_new(x->instance,
+		    QS_DECODE, &r->streams[r->nstreams]));
 		if (rc != QS_OK) {
 			qs_seterr(r->q, "%s: cannot create a stream: %s",
 			    x->mod.stem, qs_strerror(rc));
@@ -533,16 +569,8 @@ feed_reader(struct qs_msg_reader *r, int *moved)
 	if (!r->backend_eof && r->raw_len < QS_CHAIN_BUF) {
 		memmove(r->raw, r->raw + r->raw_off, r->raw_len);
 		r->raw_off = 0;
-		rc = r->q->bops->msg_read(r->br, r->raw + r->raw_len,
-		    QS_CHAIN_BUF - r->raw_len, &n);
-		if (rc != QS_OK) {
-			qs_seterr(r->q, "cannot read message %s: %s: %s",
-			    r->id, qs_strerror(rc), qs_backend_error(r->q));
+		if ((rc = backend_read(r)) != QS_OK)
 			return rc;
-		}
-		if (n == 0)
-			r->backend_eof = 1;
-		r->raw_len += n;
 		*moved = 1;
 		return QS_OK;
 	}
@@ -566,12 +594,15 @@ qs_msg_read(struct qs_msg_reader *r, void *buf, size_t cap, size_t *len)
 		if (c->out_len > 0 || (c->done && cap > 0)) {
 			*len = c->out_len < cap ? c->out_len : cap;
 			if (*len > r->max_release - r->released) {
+				char names[256];
+
 				*len = 0;
-				qs_seterr(r->q, "message %s decodes to more than "
-				    "%llu bytes, beyond queue limits "
+				qs_chain_names(c, names, sizeof(names));
+				qs_seterr(r->q, "message %s decodes through %s to "
+				    "more than %llu bytes, beyond queue limits "
 				    "max-message-size or max-ratio; the blob is "
 				    "hostile, or the limits were lowered after "
-				    "it was written", r->id,
+				    "it was written", r->id, names,
 				    (unsigned long long)r->max_release);
 				r->status = QS_ERR_LIMIT;
 				break;
@@ -634,8 +665,14 @@ QS_API int
 qs_msg_walk(struct qs_queue *q, int (*fn)(void *arg, const char *id),
     void *arg)
 {
-	int rc = q->bops->msg_walk(q->backend, fn, arg);
+	struct qs_checked_walk cw = { fn, arg, QS_MSGID_LEN, NULL, 0 };
+	int rc = q->bops->msg_walk(q->backend, qs_checked_id, &cw);
 
+	if (cw.bad) {
+		qs_seterr(q, "backend %s listed a malformed message id; fix "
+		    "or replace the backend module", q->backend_mod.stem);
+		return QS_ERR_MODULE;
+	}
 	if (rc < 0 && rc != QS_ERR_STOP)
 		qs_seterr(q, "cannot list messages: %s: %s", qs_strerror(rc),
 		    qs_backend_error(q));

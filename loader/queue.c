@@ -57,6 +57,21 @@ qs_valid_evpid(const char *id)
 }
 
 int
+qs_checked_id(void *arg, const char *id)
+{
+	struct qs_checked_walk *w = arg;
+
+	if (id == NULL || strlen(id) != w->len ||
+	    strspn(id, "0123456789abcdef") != w->len ||
+	    (w->prefix != NULL &&
+	    strncmp(id, w->prefix, strlen(w->prefix)) != 0)) {
+		w->bad = 1;
+		return QS_ERR_MODULE;
+	}
+	return w->fn(w->arg, id);
+}
+
+int
 qs_new_id(char *out, size_t hexlen)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -114,6 +129,13 @@ load_meta(struct qs_queue *q, char *err, size_t cap)
 
 	for (tries = 0; tries < 3; tries++) {
 		rc = q->bops->meta_get(q->backend, buf, sizeof(buf), &len);
+		if (rc == QS_OK && len > sizeof(buf)) {
+			qs_errf(err, cap, "backend %s reported a metadata "
+			    "record of %zu bytes in a buffer of %zu; fix or "
+			    "replace the backend module",
+			    q->backend_mod.stem, len, sizeof(buf));
+			return QS_ERR_MODULE;
+		}
 		if (rc == QS_OK)
 			break;
 		if (rc != QS_ERR_NOTFOUND) {
@@ -174,7 +196,8 @@ open_backend(struct qs_queue *q, const struct qs_config *c, char *err,
 		return rc;
 	q->bops = q->backend_mod.module->ops;
 	init_args(&a, m, NULL, detail, sizeof(detail));
-	rc = q->bops->open(&a, &q->backend);
+	rc = qs_module_status(q->bops->open(&a, &q->backend));
+	detail[sizeof(detail) - 1] = '\0';
 	if (rc != QS_OK) {
 		qs_errf(err, cap, "%s:%d: queue backend %s: %s", c->file,
 		    m->line, m->name, detail[0] ? detail : qs_strerror(rc));
@@ -237,12 +260,15 @@ new_xform(struct qs_queue *q, const char *file, const char *stmt,
 	init_args(&a, cfg, q->salt, detail, sizeof(detail));
 	a.keys = keys;
 	a.nkeys = nkeys;
-	rc = x->ops->instance_new(&a, &x->instance);
+	rc = qs_module_status(x->ops->instance_new(&a, &x->instance));
+	/* the module may have filled err without a final NUL */
+	detail[sizeof(detail) - 1] = '\0';
 	if (rc != QS_OK) {
 		x->instance = NULL;
 		if (cfg != NULL)
-			qs_errf(err, cap, "%s:%d: %s: %s", file, cfg->line,
-			    stmt, detail[0] ? detail : qs_strerror(rc));
+			qs_errf(err, cap, "%s:%d: %s: module %s: %s", file,
+			    cfg->line, stmt, x->mod.stem,
+			    detail[0] ? detail : qs_strerror(rc));
 		else
 			qs_errf(err, cap, "module %s: %s", stem,
 			    detail[0] ? detail : qs_strerror(rc));

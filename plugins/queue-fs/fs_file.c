@@ -363,6 +363,21 @@ place_existing(struct fs_queue *q, const char *tmp, const char *msgid,
 }
 
 /*
+ * Removes the message directory if a failed placement left it empty.
+ * rmdir(2) fails harmlessly while it has files; errno is preserved.
+ */
+static void
+remove_empty_msgdir(struct fs_queue *q, const char *msgid)
+{
+	char dir[FS_MSGDIR_MAX];
+	int saved = errno;
+
+	fs_msgdir(dir, msgid);
+	unlinkat(q->root_fd, dir, AT_REMOVEDIR);
+	errno = saved;
+}
+
+/*
  * Moves the flushed temporary file tmp to msg/<ab>/<msgid>/<name>, as a
  * new file (FS_PLACE_NEW) or over an existing one (FS_PLACE_EXISTING),
  * and flushes the directory. tmp is gone afterwards, whatever the result.
@@ -386,8 +401,11 @@ fs_place(struct fs_queue *q, const char *tmp, const char *msgid,
 		    "removed %d times while storing %s into it: check for "
 		    "processes that delete it", q->path, msgid, FS_MSGID_LEN,
 		    msgid, FS_PLACE_TRIES, name);
-	if (rc != QS_OK)
+	if (rc != QS_OK) {
 		fs_tmp_discard(q, tmp);
+		if (how == FS_PLACE_NEW)
+			remove_empty_msgdir(q, msgid);
+	}
 	return rc;
 }
 
