@@ -600,9 +600,10 @@ qs_msg_read(struct qs_msg_reader *r, void *buf, size_t cap, size_t *len)
 				qs_chain_names(c, names, sizeof(names));
 				qs_seterr(r->q, "message %s decodes through %s to "
 				    "more than %llu bytes, beyond queue limits "
-				    "max-message-size or max-ratio; the blob is "
-				    "hostile, or the limits were lowered after "
-				    "it was written", r->id, names,
+				    "max-message-size or max-ratio; if the "
+				    "limits were lowered after it was written, "
+				    "raise them to read it, otherwise the blob "
+				    "is hostile", r->id, names,
 				    (unsigned long long)r->max_release);
 				r->status = QS_ERR_LIMIT;
 				break;
