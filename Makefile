@@ -83,6 +83,7 @@ $(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) \
 
 include tests/tests.mk
 include tests/faultshim/faultshim.mk
+include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf build build-sanitize

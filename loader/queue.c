@@ -383,6 +383,12 @@ qs_queue_xform_for(struct qs_queue *q, const struct qs_layer *layer,
 		    "decryption with the key that wrote it", layer->stem);
 		return QS_ERR_NOKEY;
 	}
+	if (x == NULL && strncmp(layer->stem, "compress-", 9) != 0) {
+		qs_seterr(q, "the blob names \"%s\" as a layer, which is "
+		    "neither a compression nor an encryption module; the blob "
+		    "is corrupt", layer->stem);
+		return QS_ERR_CORRUPT;
+	}
 	if (x == NULL) {
 		if (q->nextra == sizeof(q->extra) / sizeof(q->extra[0])) {
 			qs_seterr(q, "too many different modules in use");

@@ -33,6 +33,7 @@
 #define LZ_HEADER_CHECKED	6
 #define LZ_FLG_VERSION_SHIFT	6
 #define LZ_FLG_CONTENT_CHECKSUM	0x04
+#define LZ_FLG_CONTENT_SIZE	0x08
 #define LZ_FLG_DICT_ID		0x01
 #define LZ_BD_SIZE_SHIFT	4
 #define LZ_BD_SIZE_MASK		0x07
@@ -304,7 +305,25 @@ lz_stream_begin(void *stream, const struct qs_blob_info *blob)
 	s->ended = 0;
 	s->status = QS_OK;
 	if (s->direction == QS_DECODE) {
-		LZ4F_resetDecompressionContext(s->dctx);
+		/*
+		 * liblz4 1.9.4's reset keeps a stale frame size after a frame
+		 * that did not finish (lz4 issue 1227), which then fails every
+		 * later frame. Only a finished frame's context is reused.
+		 */
+		if (s->state != ST_DONE && s->state != ST_IDLE) {
+			LZ4F_freeDecompressionContext(s->dctx);
+			s->dctx = NULL;
+			r = LZ4F_createDecompressionContext(&s->dctx,
+			    LZ4F_VERSION);
+			if (LZ4F_isError(r)) {
+				s->dctx = NULL;
+				return stream_fail(s, QS_ERR_NOMEM,
+				    "cannot create an LZ4 decompression "
+				    "context: %s", LZ4F_getErrorName(r));
+			}
+		} else {
+			LZ4F_resetDecompressionContext(s->dctx);
+		}
 		s->state = ST_RUN;
 		return QS_OK;
 	}
@@ -407,6 +426,10 @@ check_header(struct lz_stream *s, const uint8_t *in, size_t in_len)
 			return stream_fail(s, QS_ERR_CORRUPT,
 			    "LZ4 frame has no content checksum, which lz4 "
 			    "format 1 always writes: the blob is corrupt");
+		if (pos == 4 && (b & LZ_FLG_CONTENT_SIZE) != 0)
+			return stream_fail(s, QS_ERR_CORRUPT,
+			    "LZ4 frame declares a content size, which lz4 "
+			    "format 1 never writes: the blob is corrupt");
 		if (pos == 4 && (b & LZ_FLG_DICT_ID) != 0)
 			return stream_fail(s, QS_ERR_CORRUPT,
 			    "LZ4 frame names a dictionary, which lz4 format "

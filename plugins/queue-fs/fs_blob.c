@@ -85,11 +85,32 @@ fs_meta_put(void *queue, const uint8_t *buf, size_t len, uint32_t flags)
 	return fs_place_meta(q, tmp, flags);
 }
 
+/* Allocates a writer with its temporary file; replace selects the mode. */
+static int
+new_writer(struct fs_queue *q, const char *msgid, int replace,
+    void **writer)
+{
+	struct fs_writer *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return fs_fail(q, QS_ERR_NOMEM, "cannot allocate a writer "
+		    "for message %s", msgid);
+	w->queue = q;
+	w->replace = replace;
+	memcpy(w->msgid, msgid, FS_MSGID_LEN + 1);
+	if ((rc = fs_tmp_create(q, w->tmp, &w->fd)) != QS_OK) {
+		free(w);
+		return rc;
+	}
+	*writer = w;
+	return QS_OK;
+}
+
 int
 fs_msg_create(void *queue, const char *msgid, void **writer)
 {
 	struct fs_queue *q = queue;
-	struct fs_writer *w;
 	struct stat st;
 	char rel[FS_BLOB_REL_MAX];
 	int rc;
@@ -105,17 +126,7 @@ fs_msg_create(void *queue, const char *msgid, void **writer)
 		    "stored", msgid);
 	if (errno != ENOENT && errno != ENOTDIR)
 		return fs_fail_errno(q, "cannot check %s/%s", q->path, rel);
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return fs_fail(q, QS_ERR_NOMEM, "cannot allocate a writer "
-		    "for message %s", msgid);
-	w->queue = q;
-	memcpy(w->msgid, msgid, FS_MSGID_LEN + 1);
-	if ((rc = fs_tmp_create(q, w->tmp, &w->fd)) != QS_OK) {
-		free(w);
-		return rc;
-	}
-	*writer = w;
-	return QS_OK;
+	return new_writer(q, msgid, 0, writer);
 }
 
 /*
@@ -127,7 +138,6 @@ int
 fs_msg_replace(void *queue, const char *msgid, void **writer)
 {
 	struct fs_queue *q = queue;
-	struct fs_writer *w;
 	int rc;
 
 	if (q == NULL || writer == NULL)
@@ -135,18 +145,7 @@ fs_msg_replace(void *queue, const char *msgid, void **writer)
 	*writer = NULL;
 	if ((rc = fs_check_msgid(q, msgid)) != QS_OK)
 		return rc;
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		return fs_fail(q, QS_ERR_NOMEM, "cannot allocate a writer "
-		    "for message %s", msgid);
-	w->queue = q;
-	w->replace = 1;
-	memcpy(w->msgid, msgid, FS_MSGID_LEN + 1);
-	if ((rc = fs_tmp_create(q, w->tmp, &w->fd)) != QS_OK) {
-		free(w);
-		return rc;
-	}
-	*writer = w;
-	return QS_OK;
+	return new_writer(q, msgid, 1, writer);
 }
 
 /*
