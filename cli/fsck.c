@@ -113,11 +113,15 @@ rekey_progress(void *arg, uint64_t done, uint64_t total)
 		    (unsigned long long)done, (unsigned long long)total);
 }
 
+/* Set when rekey_remaining reported any blob under an older key. */
+static int remaining_seen;
+
 static void
 rekey_remaining(void *arg, const char *key_id, uint64_t count)
 {
 	const int *tty = arg;
 
+	remaining_seen = 1;
 	if (*tty)
 		fputs("\r\033[K", stderr);
 	if (strcmp(key_id, "none") == 0)
@@ -150,6 +154,9 @@ cli_cmd_rekey(struct cli *cli, int argc, char **argv)
 	printf("re-encrypted %llu blobs, %llu already under the current key, "
 	    "%llu failed\n", (unsigned long long)st.rekeyed,
 	    (unsigned long long)st.current, (unsigned long long)st.failed);
+	if (rc == QS_OK && !remaining_seen)
+		printf("no blob remains under an older key; the queue "
+		    "decryption lines can be removed\n");
 	if (cli_flush_stdout() != 0)
 		return CLI_EXIT_FAIL;
 	if (rc != QS_OK) {

@@ -172,11 +172,10 @@ cli_check_id(const char *id, const char *command)
 	char shown[QS_ID_MAX + 8];
 	size_t len = strlen(id);
 
-	if (len > 0 && len < QS_ID_MAX && id[0] != '.' &&
-	    strspn(id, "0123456789abcdef.") == len)
+	if (len == 16 && strspn(id, "0123456789abcdef") == len)
 		return 0;
-	cli_error("%s: invalid message id '%s': an id contains only 0-9, "
-	    "a-f and '.'; list the ids with qstack ls", command,
+	cli_error("%s: invalid message id '%s': ids are 16 lowercase hex "
+	    "digits; list them with qstack ls", command,
 	    cli_printable(id, shown, sizeof(shown)));
 	return -1;
 }

@@ -270,6 +270,20 @@ put_file(struct cli *cli, const struct cli_addr_options *opts,
 	    size) != 0)
 		goto done;
 	printf("%s\n", msgid);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		/* nobody learns the id, so a retry would store it twice */
+		int saved = errno;
+
+		if (qs_msg_delete(cli->queue, msgid) == QS_OK)
+			cli_error("put: writing the message id to standard "
+			    "output failed (%s), so message %s was removed "
+			    "again", strerror(saved), msgid);
+		else
+			cli_error("put: writing the message id to standard "
+			    "output failed (%s); message %s stays stored",
+			    strerror(saved), msgid);
+		goto done;
+	}
 	rc = CLI_EXIT_OK;
 
 done:
@@ -297,6 +311,18 @@ cli_cmd_put(struct cli *cli, int argc, char **argv)
 		    "-r recipient was given; add -r RCPT or drop -f");
 		rc = CLI_EXIT_FAIL;
 		goto done;
+	}
+	if (first == argc || strcmp(argv[first], "-") == 0) {
+		if (cli_load_config(cli) != 0) {
+			rc = CLI_EXIT_FAIL;
+			goto done;
+		}
+		if (qs_config_reads_stdin(cli->config)) {
+			rc = cli_usage_error("put: the configuration reads the "
+			    "key from standard input, so the message cannot "
+			    "come from there too; give put a FILE");
+			goto done;
+		}
 	}
 	rc = put_file(cli, &opts, first < argc ? argv[first] : NULL);
 

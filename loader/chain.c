@@ -40,6 +40,7 @@ qs_chain_add(struct qs_chain *c, const struct qs_transform_ops *ops,
 	s->ops = ops;
 	s->stream = stream;
 	s->name = name;
+	s->format_version = 0;
 	c->nstages++;
 	return QS_OK;
 }
@@ -103,6 +104,7 @@ stream_detail(const struct qs_stage *s)
 int
 qs_chain_begin(struct qs_chain *c, const struct qs_blob_info *blob)
 {
+	struct qs_blob_info own;
 	size_t i;
 	int rc;
 
@@ -117,7 +119,10 @@ qs_chain_begin(struct qs_chain *c, const struct qs_blob_info *blob)
 		s->stalls = 0;
 		if (s->ops == NULL)
 			continue;
-		rc = qs_module_status(s->ops->stream_begin(s->stream, blob));
+		own = *blob;
+		own.size = sizeof(own);
+		own.format_version = s->format_version;
+		rc = qs_module_status(s->ops->stream_begin(s->stream, &own));
 		if (rc != QS_OK) {
 			snprintf(c->err, sizeof(c->err), "%s: cannot start a "
 			    "stream: %s%s%s", s->name, qs_strerror(rc),

@@ -159,6 +159,13 @@ read_statement(struct parser *p)
 			continue;
 		}
 		if (c == '#') {
+			if (p->pos > 0 && !is_space(p->text[p->pos - 1]) &&
+			    p->text[p->pos - 1] != '\n' &&
+			    p->text[p->pos - 1] != '"')
+				return fail(p, "'#' right after a word starts a "
+				    "comment and would cut the word short; quote "
+				    "the value if '#' belongs to it, or put a "
+				    "space before the comment");
 			while (p->pos < p->len && p->text[p->pos] != '\n')
 				p->pos++;
 			continue;
@@ -627,6 +634,19 @@ out:
 	return p.config;
 }
 
+static int
+has_inline_key(const struct qs_config *c)
+{
+	size_t i;
+
+	if (c->key.source == QS_KEYSRC_TEXT)
+		return 1;
+	for (i = 0; i < c->nold_keys; i++)
+		if (c->old_keys[i].source == QS_KEYSRC_TEXT)
+			return 1;
+	return 0;
+}
+
 QS_API struct qs_config *
 qs_config_load(const char *path, char *err, size_t err_cap)
 {
@@ -674,6 +694,11 @@ qs_config_load(const char *path, char *err, size_t err_cap)
 	c = qs_config_parse(text, len, path, err, err_cap);
 	qs_wipe(text, len);
 	free(text);
+	if (c != NULL && (st.st_mode & 077) != 0 && has_inline_key(c))
+		qs_log(QS_LOG_WARN, "config", "%s contains a passphrase and "
+		    "has mode %04o, so group or others may read it; run "
+		    "chmod 600 %s or move the key to a key-file", path,
+		    (unsigned)(st.st_mode & 07777), path);
 	return c;
 }
 
@@ -687,6 +712,19 @@ qs_config_set_default_plugin_path(struct qs_config *c, const char *dir)
 	free(c->default_plugin_path);
 	c->default_plugin_path = copy;
 	return QS_OK;
+}
+
+QS_API int
+qs_config_reads_stdin(const struct qs_config *c)
+{
+	size_t i;
+
+	if (c->key.source == QS_KEYSRC_STDIN)
+		return 1;
+	for (i = 0; i < c->nold_keys; i++)
+		if (c->old_keys[i].source == QS_KEYSRC_STDIN)
+			return 1;
+	return 0;
 }
 
 const char *

@@ -149,6 +149,8 @@ encode_envelope(struct qs_queue *q, const char *evpid, const void *data,
 		    chain[i]->mod.stem);
 		if (rc != 0)
 			return rc;
+		q->envchain.stages[i].format_version =
+		    chain[i]->mod.module->format_version;
 	}
 	if (n == 0 && (rc = qs_chain_add(&q->envchain, NULL, NULL,
 	    "identity")) != 0)
@@ -313,6 +315,8 @@ open_envelope(struct qs_queue *q, const char *evpid, size_t len,
 		    evpid, rc == QS_ERR_TRUNCATED ? "truncated" : "corrupt");
 		return rc;
 	}
+	if ((rc = qs_queue_check_frame(q, &frame, evpid)) != QS_OK)
+		return rc;
 	if (q->envchain.out == NULL && (rc = qs_chain_init(&q->envchain)))
 		return rc;
 	qs_chain_clear(&q->envchain);
@@ -324,6 +328,8 @@ open_envelope(struct qs_queue *q, const char *evpid, size_t len,
 		    (rc = qs_chain_add(&q->envchain, x->ops, stream,
 		    x->mod.stem)) != 0)
 			return rc;
+		q->envchain.stages[q->envchain.nstages - 1].format_version =
+		    frame.layers[i].format_version;
 	}
 	if (frame.nlayers == 0 && (rc = qs_chain_add(&q->envchain, NULL,
 	    NULL, "identity")) != 0)

@@ -62,6 +62,18 @@ classify(int status)
 	return QS_PROBLEM_UNREADABLE;
 }
 
+/*
+ * True for problems in the blob itself. An unknown key, a missing module
+ * or a lowered limit is fixed in the configuration instead, so such
+ * blobs stay where they are.
+ */
+static int
+damaged(uint32_t problem)
+{
+	return problem == QS_PROBLEM_CORRUPT ||
+	    problem == QS_PROBLEM_TRUNCATED;
+}
+
 /* Reports one blob, moving it aside first when it is bad and asked to. */
 static void
 report(struct fsck *f, uint32_t kind, const char *id, uint32_t problem,
@@ -145,7 +157,7 @@ check_messages(struct fsck *f)
 		}
 		if (rc != QS_OK) {
 			report(f, QS_BLOB_MESSAGE, id, classify(rc), rc,
-			    qs_error(f->q), 1);
+			    qs_error(f->q), damaged(classify(rc)));
 			continue;
 		}
 		if (!qs_id_list_has(&f->envs, id, QS_MSGID_LEN)) {
@@ -197,7 +209,7 @@ check_envelopes(struct fsck *f)
 		}
 		if (rc != QS_OK) {
 			report(f, QS_BLOB_ENVELOPE, id, classify(rc), rc,
-			    qs_error(f->q), 1);
+			    qs_error(f->q), damaged(classify(rc)));
 			continue;
 		}
 		if (!message_present(f, id)) {

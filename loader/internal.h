@@ -174,6 +174,7 @@ struct qs_stage {
 	const struct qs_transform_ops *ops;  /* NULL: identity */
 	void *stream;
 	const char *name;         /* module stem, for messages */
+	uint32_t format_version;  /* passed in struct qs_blob_info */
 	uint8_t *in;              /* bytes waiting for this stage */
 	size_t in_off, in_len;
 	int done;
@@ -240,6 +241,7 @@ struct qs_queue {
 	struct qs_xform *crypto;
 
 	int crypto_writes;        /* crypto is configured for writing */
+	int allow_plaintext;      /* read unencrypted blobs anyway (rekey) */
 	uint64_t max_message_size;
 	uint64_t max_ratio;
 
@@ -264,6 +266,13 @@ const char *qs_backend_error(struct qs_queue *q);
 /* Finds or loads the transform that decodes a layer. */
 int qs_queue_xform_for(struct qs_queue *q, const struct qs_layer *layer,
     struct qs_xform **xform);
+
+/*
+ * Rejects a blob without an encryption layer when the queue encrypts,
+ * because anyone who can write to the storage could have planted it.
+ */
+int qs_queue_check_frame(struct qs_queue *q, const struct qs_frame *frame,
+    const char *id);
 
 /* Writes the header of a new blob of kind; fills frame and buf. */
 int qs_queue_header(struct qs_queue *q, uint32_t kind,

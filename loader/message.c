@@ -197,6 +197,8 @@ build_writer_chain(struct qs_msg_writer *w, struct qs_blob_info *blob)
 		    x->mod.stem);
 		if (rc != 0)
 			return rc;
+		w->chain.stages[i].format_version =
+		    x->mod.module->format_version;
 	}
 	if (w->nstreams == 0 &&
 	    (rc = qs_chain_add(&w->chain, NULL, NULL, "identity")) != 0)
@@ -406,6 +408,8 @@ read_header(struct qs_msg_reader *r, struct qs_frame *frame)
 		    "or damaged", r->id);
 		return QS_ERR_CORRUPT;
 	}
+	if ((rc = qs_queue_check_frame(r->q, frame, r->id)) != QS_OK)
+		return rc;
 	memcpy(r->header, r->raw, r->header_len);
 	r->crc = crc32(r->crc, r->header, (uInt)r->header_len);
 	r->raw_off = r->header_len;
@@ -442,6 +446,8 @@ build_reader_chain(struct qs_msg_reader *r, const struct qs_frame *frame)
 		    x->mod.stem);
 		if (rc != 0)
 			return rc;
+		r->chain.stages[r->nstreams - 1].format_version =
+		    frame->layers[i].format_version;
 	}
 	if (r->nstreams == 0 &&
 	    (rc = qs_chain_add(&r->chain, NULL, NULL, "identity")) != 0)

@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "internal.h"
 
-/* Metadata record: "QSMD" | version (1) | salt length (1) | salt. */
+/*
+ * Metadata record: "QSMD" | version (1) | salt length (1) | salt |
+ * CRC-32 of the bytes before it (4).
+ */
 static const uint8_t meta_magic[4] = { 'Q', 'S', 'M', 'D' };
 #define META_VERSION 1
-#define META_LEN (6 + QS_SALT_LEN)
+#define META_LEN (6 + QS_SALT_LEN + 4)
 #define META_READ_MAX 4096
 
 void
@@ -120,10 +124,67 @@ init_args(struct qs_instance_args *a, const struct qs_cfg_module *m,
  * queue is new. Two processes creating one queue at once agree on the
  * salt because the backend creates the record exclusively.
  */
+/*
+ * Stops a walk at the first well-formed message id. Malformed ids are
+ * left to the walks that report them.
+ */
+static int
+stop_at_first(void *arg, const char *id)
+{
+	if (!qs_valid_msgid(id))
+		return 0;
+	*(int *)arg = 1;
+	return QS_ERR_STOP;
+}
+
+static uint32_t
+meta_crc(const uint8_t *buf)
+{
+	return (uint32_t)crc32(crc32(0, NULL, 0), buf, META_LEN - 4);
+}
+
+/*
+ * Creates the metadata record of a new queue. A queue that already holds
+ * messages has lost its record: a new salt would make every passphrase
+ * key look wrong, so the record must be restored instead.
+ */
+static int
+create_meta(struct qs_queue *q, uint8_t *buf, char *err, size_t cap)
+{
+	uint32_t crc;
+	int found = 0, rc;
+
+	rc = q->bops->msg_walk(q->backend, stop_at_first, &found);
+	if (found) {
+		qs_errf(err, cap, "the queue holds messages but its metadata "
+		    "record is missing; restore it from a backup (for the fs "
+		    "backend, the file meta in the queue directory), because "
+		    "passphrase keys need the salt it contains");
+		return QS_ERR_CORRUPT;
+	}
+	if (rc != QS_OK && rc != QS_ERR_STOP) {
+		qs_errf(err, cap, "cannot list the queue's messages: %s: %s",
+		    qs_strerror(rc), qs_backend_error(q));
+		return rc;
+	}
+	memcpy(buf, meta_magic, sizeof(meta_magic));
+	buf[4] = META_VERSION;
+	buf[5] = QS_SALT_LEN;
+	if ((rc = qs_random(buf + 6, QS_SALT_LEN)) != 0)
+		return rc;
+	crc = meta_crc(buf);
+	buf[META_LEN - 4] = (uint8_t)(crc >> 24);
+	buf[META_LEN - 3] = (uint8_t)(crc >> 16);
+	buf[META_LEN - 2] = (uint8_t)(crc >> 8);
+	buf[META_LEN - 1] = (uint8_t)crc;
+	return q->bops->meta_put(q->backend, buf, META_LEN, QS_META_CREATE);
+}
+
 static int
 load_meta(struct qs_queue *q, char *err, size_t cap)
 {
 	uint8_t buf[META_READ_MAX];
+	char detail[QS_ERR_MAX];
 	size_t len;
 	int rc, tries;
 
@@ -144,27 +205,29 @@ load_meta(struct qs_queue *q, char *err, size_t cap)
 			    qs_backend_error(q));
 			return rc;
 		}
-		memcpy(buf, meta_magic, sizeof(meta_magic));
-		buf[4] = META_VERSION;
-		buf[5] = QS_SALT_LEN;
-		if ((rc = qs_random(buf + 6, QS_SALT_LEN)) != 0)
-			return rc;
-		rc = q->bops->meta_put(q->backend, buf, META_LEN,
-		    QS_META_CREATE);
+		detail[0] = '\0';
+		rc = create_meta(q, buf, detail, sizeof(detail));
 		if (rc == QS_OK) {
 			len = META_LEN;
 			break;
 		}
 		if (rc != QS_ERR_EXISTS) {
-			qs_errf(err, cap, "cannot create the queue's metadata "
-			    "record: %s: %s", qs_strerror(rc),
-			    qs_backend_error(q));
+			if (detail[0] != '\0')
+				qs_errf(err, cap, "%s", detail);
+			else
+				qs_errf(err, cap, "cannot create the queue's "
+				    "metadata record: %s: %s", qs_strerror(rc),
+				    qs_backend_error(q));
 			return rc;
 		}
 	}
-	if (rc != QS_OK || len < META_LEN ||
+	if (rc != QS_OK || len != META_LEN ||
 	    memcmp(buf, meta_magic, sizeof(meta_magic)) != 0 ||
-	    buf[4] != META_VERSION || buf[5] != QS_SALT_LEN) {
+	    buf[4] != META_VERSION || buf[5] != QS_SALT_LEN ||
+	    ((uint32_t)buf[META_LEN - 4] << 24 |
+	    (uint32_t)buf[META_LEN - 3] << 16 |
+	    (uint32_t)buf[META_LEN - 2] << 8 |
+	    (uint32_t)buf[META_LEN - 1]) != meta_crc(buf)) {
 		qs_errf(err, cap, "the queue's metadata record is corrupt; "
 		    "restore it from a backup, since without its salt "
 		    "passphrase-encrypted blobs cannot be read");
@@ -235,6 +298,7 @@ new_xform(struct qs_queue *q, const char *file, const char *stmt,
 	struct qs_instance_args a;
 	struct qs_xform *x;
 	char detail[QS_ERR_MAX];
+	const char *reason;
 	int rc;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL)
@@ -263,15 +327,20 @@ new_xform(struct qs_queue *q, const char *file, const char *stmt,
 	rc = qs_module_status(x->ops->instance_new(&a, &x->instance));
 	/* the module may have filled err without a final NUL */
 	detail[sizeof(detail) - 1] = '\0';
+	reason = detail;
+	/* modules often start their text with their own name */
+	if (strncmp(reason, x->mod.stem, strlen(x->mod.stem)) == 0 &&
+	    strncmp(reason + strlen(x->mod.stem), ": ", 2) == 0)
+		reason += strlen(x->mod.stem) + 2;
 	if (rc != QS_OK) {
 		x->instance = NULL;
 		if (cfg != NULL)
 			qs_errf(err, cap, "%s:%d: %s: module %s: %s", file,
 			    cfg->line, stmt, x->mod.stem,
-			    detail[0] ? detail : qs_strerror(rc));
+			    reason[0] ? reason : qs_strerror(rc));
 		else
 			qs_errf(err, cap, "module %s: %s", stem,
-			    detail[0] ? detail : qs_strerror(rc));
+			    reason[0] ? reason : qs_strerror(rc));
 		goto fail;
 	}
 	*out = x;
@@ -413,6 +482,24 @@ qs_queue_xform_for(struct qs_queue *q, const struct qs_layer *layer,
 	}
 	*out = x;
 	return QS_OK;
+}
+
+int
+qs_queue_check_frame(struct qs_queue *q, const struct qs_frame *f,
+    const char *id)
+{
+	size_t i;
+
+	if (!q->crypto_writes || q->allow_plaintext)
+		return QS_OK;
+	for (i = 0; i < f->nlayers; i++)
+		if (strncmp(f->layers[i].stem, "crypto-", 7) == 0)
+			return QS_OK;
+	qs_seterr(q, "%s %s is not encrypted, but this queue encrypts: it "
+	    "was stored before encryption was configured, or planted; run "
+	    "qstack rekey to encrypt older blobs",
+	    f->kind == QS_BLOB_MESSAGE ? "message" : "envelope", id);
+	return QS_ERR_AUTH;
 }
 
 int

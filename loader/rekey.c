@@ -58,6 +58,7 @@ current_key_id(struct rekey *r)
 	blob.kind = QS_BLOB_ENVELOPE;
 	blob.id = "000000000000000000000000";
 	blob.header = (const uint8_t *)"";
+	blob.format_version = x->mod.module->format_version;
 	rc = x->ops->stream_begin(stream, &blob);
 	while (rc == QS_OK || rc == QS_MORE) {
 		made = 0;
@@ -308,6 +309,8 @@ qs_rekey(struct qs_queue *q,
 		return QS_ERR_NOMEM;
 	}
 	r->q = q;
+	/* rekey is how blobs stored before encryption get encrypted */
+	q->allow_plaintext = 1;
 	rc = current_key_id(r);
 	if (rc == QS_OK)
 		rc = qs_msg_walk(q, qs_id_collect, &r->msgs);
@@ -335,6 +338,7 @@ qs_rekey(struct qs_queue *q,
 			rc = QS_ERR_NOKEY;
 		}
 	}
+	q->allow_plaintext = 0;
 	if (stats != NULL)
 		*stats = st;
 	qs_wipe(r->buf, QS_ENV_MAX);

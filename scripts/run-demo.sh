@@ -4,6 +4,7 @@
 set -eu
 HAM=${HAM:-/usr/share/gocode/src/github.com/gatherstars-com/jwz/test/testdata/ham}
 qstack=$(pwd)/build/qstack
+umask 077
 work=$(mktemp -d /tmp/qstack-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 
@@ -44,7 +45,7 @@ awk -v n="$count" -v e="$exported" -v i="$bytes_in" -v s="$stored" \
     -v t0="$start" -v t1="$end" 'BEGIN {
 	printf "messages:          %d imported, %d exported, all byte-identical\n", n, e
 	printf "bytes in:          %d\n", i
-	printf "bytes stored:      %d (lz4 + aes-256-gcm, with headers)\n", s
+	printf "bytes stored:      %d (message blobs: lz4 + aes-256-gcm, with headers)\n", s
 	printf "compression ratio: %.2f\n", i / s
 	printf "elapsed:           %.2f s (import and export)\n", t1 - t0
 }'

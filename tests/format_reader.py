@@ -146,15 +146,16 @@ def parse_meta(record):
     if salt_length < META_MIN_SALT:
         raise CorruptError(f"queue salt length {salt_length} is below "
                            f"{META_MIN_SALT}")
-    if len(record) < 6 + salt_length:
+    end = 6 + salt_length + 4
+    if len(record) < end:
         raise TruncatedError(f"metadata record has {len(record)} bytes, "
-                             f"salt length {salt_length} needs "
-                             f"{6 + salt_length}")
-    # NOTE: FORMAT.md does not say whether bytes may follow the salt.
-    # This reader rejects them because the table ends with the salt.
-    if len(record) > 6 + salt_length:
+                             f"salt length {salt_length} needs {end}")
+    if len(record) > end:
         raise CorruptError(f"metadata record has {len(record)} bytes, "
-                           f"{len(record) - 6 - salt_length} after the salt")
+                           f"{len(record) - end} after the CRC-32")
+    stored = int.from_bytes(record[end - 4:end], "big")
+    if zlib.crc32(record[:end - 4]) != stored:
+        raise CorruptError("metadata record CRC-32 does not match")
     return record[6:6 + salt_length]
 
 

@@ -11,6 +11,7 @@ qstack=$build/qstack
 passed=0
 failed=0
 
+umask 077
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' 0
 trap 'exit 1' INT TERM
@@ -555,6 +556,41 @@ expect "cbc plaintext not in queue" \
 
 run ls
 expect "ls of other queue" [ "$(lines "$tmp/out")" -eq 1 ]
+
+# --- key on standard input ------------------------------------------------
+
+# With the key on standard input, a message read from there too became
+# the passphrase and an empty message was stored.
+conf=$tmp/stdin.conf
+cat > "$conf" <<EOF
+queue backend fs path "$tmp/q-stdin"
+queue encryption key -
+EOF
+printf 'stdin passphrase\n' > "$tmp/pass"
+run_stdin "$tmp/pass" put -r a@example.org
+expect "put with key on stdin and no file exits 2" [ "$rc" -eq 2 ]
+expect "put with key on stdin one line" one_error_line
+expect "put with key on stdin names the fix" grep -q "give put a FILE" \
+    "$tmp/err"
+run_stdin "$tmp/pass" put -r a@example.org "$msg1"
+expect "put with key on stdin and a file" [ "$rc" -eq 0 ]
+ids=$(cat "$tmp/out")
+run_stdin "$tmp/pass" get "$ids"
+expect "get with key on stdin" cmp -s "$tmp/out" "$msg1"
+
+# --- put cannot report its id ----------------------------------------------
+
+conf=$conf_main
+if [ -w /dev/full ]; then
+	before=$("$qstack" -c "$conf" ls | wc -l)
+	"$qstack" -c "$conf" put -r a@example.org "$msg1" > /dev/full \
+	    2> "$tmp/err"
+	rc=$?
+	after=$("$qstack" -c "$conf" ls | wc -l)
+	expect "put to full device fails" [ "$rc" -ne 0 ]
+	expect "put to full device one line" one_error_line
+	expect "put to full device keeps nothing" [ "$before" -eq "$after" ]
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

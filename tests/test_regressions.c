@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
 
@@ -170,12 +172,174 @@ backend_named_as_layer_rejected(void **state)
 	testq_teardown(&t);
 }
 
+/*
+ * Blobs written without encryption were accepted by a queue that
+ * encrypts, so anyone able to write to the storage could plant mail or
+ * redirect recipients. rekey is how such blobs become encrypted.
+ */
+static void
+plaintext_blob_rejected_when_encrypting(void **state)
+{
+	const char *enc = "queue encryption key-file \"%K\"";
+	struct testq t;
+	struct qs_msg_reader *r;
+	struct qs_rekey_stats st;
+	uint8_t buf[64];
+	char id[QS_ID_MAX], evpid[QS_ID_MAX];
+	size_t len;
+
+	testq_setup(&t);
+	if (testq_open(&t, "") == NULL)
+		fail_msg("%s", t.err);
+	assert_int_equal(testq_put(t.q, (const uint8_t *)"planted", 7, 7, id),
+	    QS_OK);
+	assert_int_equal(qs_env_create(t.q, id, "evil@example.org", 16,
+	    evpid), QS_OK);
+	if (testq_open(&t, enc) == NULL)
+		fail_msg("%s", t.err);
+	assert_int_equal(qs_msg_open(t.q, id, &r), QS_ERR_AUTH);
+	assert_non_null(strstr(qs_error(t.q), "not encrypted"));
+	assert_int_equal(qs_env_load(t.q, evpid, buf, sizeof(buf), &len),
+	    QS_ERR_AUTH);
+	assert_int_equal(qs_fsck(t.q, 0, NULL, NULL, NULL), QS_ERR_CORRUPT);
+
+	assert_int_equal(qs_rekey(t.q, NULL, NULL, NULL, &st), QS_OK);
+	assert_int_equal(st.rekeyed, 2);
+	assert_int_equal(qs_env_load(t.q, evpid, buf, sizeof(buf), &len),
+	    QS_OK);
+	assert_int_equal(len, 16);
+	assert_int_equal(qs_fsck(t.q, 0, NULL, NULL, NULL), QS_OK);
+	testq_teardown(&t);
+}
+
+static void
+remove_file_under(const char *dir, const char *name)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(unlink(path), 0);
+}
+
+/*
+ * A queue whose metadata record was deleted got a new one with a new
+ * salt, so every passphrase-encrypted blob looked as if the key were
+ * wrong. A damaged record went unnoticed in the same way.
+ */
+static void
+lost_metadata_record_refused(void **state)
+{
+	struct testq t;
+	char id[QS_ID_MAX], path[1024], saved[64];
+	struct stat sb;
+	FILE *f;
+	size_t n;
+
+	testq_setup(&t);
+	if (testq_open(&t, "queue encryption key \"meta test\"") == NULL)
+		fail_msg("%s", t.err);
+	assert_int_equal(testq_put(t.q, (const uint8_t *)"m", 1, 1, id),
+	    QS_OK);
+	testq_close(&t);
+	snprintf(path, sizeof(path), "%s/meta", t.qdir);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	n = fread(saved, 1, sizeof(saved), f);
+	fclose(f);
+	assert_int_equal(n, 42);
+
+	remove_file_under(t.qdir, "meta");
+	assert_null(testq_open(&t, "queue encryption key \"meta test\""));
+	assert_non_null(strstr(t.err, "metadata record is missing"));
+	assert_int_equal(stat(path, &sb), -1);
+
+	saved[10] ^= 1;
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(saved, 1, n, f), n);
+	fclose(f);
+	assert_null(testq_open(&t, "queue encryption key \"meta test\""));
+	assert_non_null(strstr(t.err, "corrupt"));
+
+	saved[10] ^= 1;
+	f = fopen(path, "wb");
+	assert_int_equal(fwrite(saved, 1, n, f), n);
+	fclose(f);
+	if (testq_open(&t, "queue encryption key \"meta test\"") == NULL)
+		fail_msg("%s", t.err);
+	testq_teardown(&t);
+}
+
+/*
+ * "/" or any directory with other files was accepted as a queue
+ * directory and filled with the queue's files, and a relative path
+ * made the queue depend on the working directory.
+ */
+static void
+foreign_queue_paths_refused(void **state)
+{
+	struct testq t;
+	char text[512], err[512], path[600];
+	struct qs_config *c;
+	struct qs_queue *q;
+	FILE *f;
+
+	testq_setup(&t);
+	c = qs_config_parse("queue backend fs path \"relative/q\"\n", 35,
+	    "test.conf", err, sizeof(err));
+	assert_non_null(c);
+	q = qs_open(c, err, sizeof(err));
+	assert_null(q);
+	assert_non_null(strstr(err, "relative"));
+	qs_config_free(c);
+
+	snprintf(path, sizeof(path), "%s/notes.txt", t.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(text, sizeof(text), "queue backend fs path \"%s\"\n", t.dir);
+	c = qs_config_parse(text, strlen(text), "test.conf", err, sizeof(err));
+	assert_non_null(c);
+	q = qs_open(c, err, sizeof(err));
+	assert_null(q);
+	assert_non_null(strstr(err, "not part of a qstack queue"));
+	snprintf(path, sizeof(path), "%s/meta", t.dir);
+	assert_int_equal(access(path, F_OK), -1);
+	qs_config_free(c);
+	testq_teardown(&t);
+}
+
+/* An unquoted "key abc#def" silently used the passphrase "abc". */
+static void
+hash_inside_word_rejected(void **state)
+{
+	static const char text[] = "queue encryption key abc#def\n";
+	struct qs_config *c;
+	char err[512];
+
+	c = qs_config_parse(text, sizeof(text) - 1, "test.conf", err,
+	    sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, "test.conf:1:"));
+	assert_non_null(strstr(err, "'#'"));
+	assert_null(strstr(err, "abc"));
+	c = qs_config_parse("queue encryption key \"abc#def\" # note\n", 38,
+	    "test.conf", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	qs_config_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(lz4_decoder_recovers_after_bad_frame),
 		cmocka_unit_test(backend_named_as_layer_rejected),
+		cmocka_unit_test(plaintext_blob_rejected_when_encrypting),
+		cmocka_unit_test(lost_metadata_record_refused),
+		cmocka_unit_test(foreign_queue_paths_refused),
+		cmocka_unit_test(hash_inside_word_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

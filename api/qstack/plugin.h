@@ -155,7 +155,9 @@ struct qs_host {
  * One option that a module accepts on its configuration line, for
  * example "level" for compression or "path" for the fs backend. The
  * loader rejects options that are not listed, so modules never see them.
- * An array of these ends with an entry whose name is NULL.
+ * It does not check values against the type, which documents intent:
+ * the module parses and validates every value itself. An array of these
+ * ends with an entry whose name is NULL.
  */
 struct qs_option {
 	uint32_t size;
@@ -232,6 +234,13 @@ struct qs_blob_info {
 	const char *id;           /* message or envelope id, NUL-terminated */
 	const uint8_t *header;    /* the loader's header bytes of this blob */
 	size_t header_len;
+
+	/*
+	 * Format version of this module's layer: when decoding, the version
+	 * the blob's header records, which may be older than the module's
+	 * own; when encoding, the module's own format_version.
+	 */
+	uint32_t format_version;
 };
 
 /*
@@ -456,9 +465,15 @@ struct qs_module {
 /*
  * The entry point. host_abi is the host's QS_ABI_VERSION; a module may
  * return NULL when it cannot serve that host. The returned descriptor's
- * abi_version is the version the module was built for.
+ * abi_version is the version the module was built for. A module built
+ * for a newer minor version than the host's checks QS_HAS_FIELD on the
+ * host's structs before using fields that the host may lack.
  */
 typedef const struct qs_module *(*qs_entry_fn)(uint32_t host_abi,
+    const struct qs_host *host);
+
+/* The definition every module provides, with QS_EXPORT. */
+QS_EXPORT const struct qs_module *qs_module_entry(uint32_t host_abi,
     const struct qs_host *host);
 
 #ifdef __cplusplus

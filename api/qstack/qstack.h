@@ -58,6 +58,12 @@ struct qs_config *qs_config_parse(const char *text, size_t len,
 void qs_config_free(struct qs_config *config);
 
 /*
+ * Returns 1 when opening the queue reads a key from standard input
+ * (key - or key stdin), so that standard input cannot also carry data.
+ */
+int qs_config_reads_stdin(const struct qs_config *config);
+
+/*
  * Sets the directory searched for modules when the configuration has no
  * plugin-path. QSTACK_PLUGIN_PATH, when set, overrides both. The string
  * is copied.
@@ -202,7 +208,9 @@ const char *qs_problem_name(uint32_t problem);
  * Reads and verifies every message and envelope through the chain,
  * discarding the decoded bytes, so no plaintext is written anywhere.
  * Calls fn for every blob checked, good or bad (fn may be NULL). With
- * QS_FSCK_QUARANTINE, bad blobs are moved aside through the backend.
+ * QS_FSCK_QUARANTINE, corrupt and truncated blobs and orphan envelopes
+ * are moved aside through the backend; blobs that only need a key, a
+ * module or higher limits stay in place.
  * Returns QS_OK when everything is good, QS_ERR_CORRUPT when anything is
  * bad, or another status when the walk itself failed.
  */

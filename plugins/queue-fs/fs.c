@@ -242,8 +242,55 @@ parse_params(const struct qs_instance_args *args, const char **path)
 			return open_fail(args, QS_ERR_INVALID, 0,
 			    "option path is empty: set it to the queue "
 			    "directory");
+		if (p->value[0] != '/')
+			return open_fail(args, QS_ERR_INVALID, 0,
+			    "queue path \"%s\" is relative, so the queue "
+			    "would depend on the working directory: give an "
+			    "absolute path", p->value);
 		*path = p->value;
 	}
+	return QS_OK;
+}
+
+/*
+ * Rejects an existing directory that contains anything but a queue's own
+ * entries, so that a mistyped path such as "/" or a home directory is
+ * never turned into a queue.
+ */
+static int
+check_foreign(const struct qs_instance_args *args, struct fs_queue *q)
+{
+	static const char *const own[] = {
+		".", "..", "meta", "tmp", "msg", "quarantine"
+	};
+	struct dirent *de;
+	const char *foreign = NULL;
+	size_t i;
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(q->root_fd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return open_fail(args, QS_ERR_IO, errno,
+		    "cannot list queue directory %s", q->path);
+	}
+	while (foreign == NULL && (de = readdir(d)) != NULL) {
+		foreign = de->d_name;
+		for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+			if (strcmp(de->d_name, own[i]) == 0)
+				foreign = NULL;
+	}
+	if (foreign != NULL) {
+		int rc = open_fail(args, QS_ERR_CONFIG, 0,
+		    "queue directory %s contains \"%.64s\", which is not "
+		    "part of a qstack queue: set path to a new or empty "
+		    "directory", q->path, foreign);
+
+		closedir(d);
+		return rc;
+	}
+	closedir(d);
 	return QS_OK;
 }
 
@@ -437,6 +484,7 @@ fs_open(const struct qs_instance_args *args, void **queuep)
 		goto fail;
 	}
 	if ((rc = open_root(args, q)) != QS_OK ||
+	    (rc = check_foreign(args, q)) != QS_OK ||
 	    (rc = open_subdir(args, q, "tmp", &q->tmp_fd)) != QS_OK ||
 	    (rc = open_subdir(args, q, "msg", &msg_fd)) != QS_OK)
 		goto fail;
