@@ -271,7 +271,7 @@ put_file(struct cli *cli, const struct cli_addr_options *opts,
 		goto done;
 	printf("%s\n", msgid);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		/* nobody learns the id, so a retry would store it twice */
+		/* the caller never sees the id, so a retry would store it twice */
 		int saved = errno;
 
 		if (qs_msg_delete(cli->queue, msgid) == QS_OK)
