@@ -73,14 +73,67 @@ cli_cmd_plugins(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/* Messages whose first bytes check reads to test the keys. */
+#define CHECK_SAMPLE 16
+
+struct key_sample {
+	struct qs_queue *queue;
+	unsigned tried;
+	unsigned nokey;
+	char first_error[512];
+};
+
+/* Reads the first bytes of one message; counts a missing key. */
+static int
+sample_message(void *arg, const char *msgid)
+{
+	struct key_sample *k = arg;
+	struct qs_msg_reader *r;
+	char buf[256];
+	size_t n;
+	int rc;
+
+	rc = qs_msg_open(k->queue, msgid, &r);
+	if (rc == QS_OK) {
+		rc = qs_msg_read(r, buf, sizeof(buf), &n);
+		qs_msg_close(r);
+	}
+	if (rc == QS_ERR_NOTFOUND)
+		return 0;
+	k->tried++;
+	if (rc == QS_ERR_NOKEY && k->nokey++ == 0)
+		snprintf(k->first_error, sizeof(k->first_error), "%s",
+		    qs_error(k->queue));
+	return k->tried == CHECK_SAMPLE ? QS_ERR_STOP : 0;
+}
+
 int
 cli_cmd_check(struct cli *cli, int argc, char **argv)
 {
+	struct key_sample k = { 0 };
+
 	(void)argv;
 	if (argc != 1)
 		return cli_usage_error("check: too many arguments");
 	if (cli_open_queue(cli) != 0)
 		return CLI_EXIT_FAIL;
+	/*
+	 * A wrong passphrase opens the queue like the right one; only the
+	 * stored blobs tell them apart.
+	 */
+	k.queue = cli->queue;
+	qs_msg_walk(cli->queue, sample_message, &k);
+	if (k.tried > 0 && k.nokey == k.tried) {
+		cli_error("none of the configured keys reads the stored "
+		    "messages (%u tried): %s", k.tried, k.first_error);
+		qs_close(cli->queue);
+		cli->queue = NULL;
+		return CLI_EXIT_FAIL;
+	}
+	if (k.nokey > 0)
+		fprintf(stderr, "qstack: warning: %u of %u sampled messages "
+		    "need a key that is not configured: %s\n", k.nokey,
+		    k.tried, k.first_error);
 	qs_close(cli->queue);
 	cli->queue = NULL;
 	printf("configuration %s is valid\n", cli->config_path);

@@ -156,7 +156,7 @@ create_meta(struct qs_queue *q, uint8_t *buf, char *err, size_t cap)
 
 	rc = q->bops->msg_walk(q->backend, stop_at_first, &found);
 	if (found) {
-		qs_errf(err, cap, "the queue holds messages but its metadata "
+		qs_errf(err, cap, "the queue contains messages but its metadata "
 		    "record is missing; restore it from a backup (for the fs "
 		    "backend, the file meta in the queue directory), because "
 		    "passphrase keys need the salt it contains");

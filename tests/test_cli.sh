@@ -592,5 +592,21 @@ if [ -w /dev/full ]; then
 	expect "put to full device keeps nothing" [ "$before" -eq "$after" ]
 fi
 
+# --- check with a wrong passphrase -------------------------------------------
+
+# A wrong passphrase opens a queue like the right one, so check also
+# reads a few stored messages.
+conf=$tmp/wrong.conf
+cat > "$conf" <<EOF
+queue backend fs path "$tmp/q-design"
+queue compression
+queue encryption key "not foobar"
+EOF
+run check
+expect "check with wrong passphrase fails" [ "$rc" -eq 1 ]
+expect "check with wrong passphrase one line" one_error_line
+expect "check with wrong passphrase names key id" \
+    grep -q "key id [0-9a-f]\{16\}" "$tmp/err"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
