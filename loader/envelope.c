@@ -498,6 +498,9 @@ qs_msg_delete(struct qs_queue *q, const char *msgid)
 	free(l.ids);
 	if (rc == QS_OK)
 		rc = q->bops->msg_delete(q->backend, msgid);
+	/* the message blob was already gone, but its envelopes were not */
+	if (rc == QS_ERR_NOTFOUND && l.n > 0)
+		rc = QS_OK;
 	if (rc == QS_ERR_NOTFOUND)
 		qs_seterr(q, "message %s not found; qstack ls lists the "
 		    "stored messages", msgid);

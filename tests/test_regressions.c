@@ -330,6 +330,39 @@ hash_inside_word_rejected(void **state)
 	qs_config_free(c);
 }
 
+static int
+count_id(void *arg, const char *id)
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/*
+ * Deleting a message whose blob was already gone removed its envelopes
+ * but still reported "not found", as if nothing had been deleted.
+ */
+static void
+delete_cleans_orphan_envelopes(void **state)
+{
+	struct testq t;
+	char id[QS_ID_MAX], evpid[QS_ID_MAX], path[1024];
+	size_t n = 0;
+
+	testq_setup(&t);
+	if (testq_open(&t, "") == NULL)
+		fail_msg("%s", t.err);
+	assert_int_equal(testq_put(t.q, (const uint8_t *)"m", 1, 1, id),
+	    QS_OK);
+	assert_int_equal(qs_env_create(t.q, id, "r", 1, evpid), QS_OK);
+	assert_int_equal(testq_find_blob(t.qdir, id, path, sizeof(path)), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(qs_msg_delete(t.q, id), QS_OK);
+	assert_int_equal(qs_env_walk(t.q, NULL, count_id, &n), QS_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(qs_msg_delete(t.q, id), QS_ERR_NOTFOUND);
+	testq_teardown(&t);
+}
+
 int
 main(void)
 {
@@ -340,6 +373,7 @@ main(void)
 		cmocka_unit_test(lost_metadata_record_refused),
 		cmocka_unit_test(foreign_queue_paths_refused),
 		cmocka_unit_test(hash_inside_word_rejected),
+		cmocka_unit_test(delete_cleans_orphan_envelopes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
