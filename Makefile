@@ -4,7 +4,7 @@
 #   make check           every test; ends with "N passed, N failed"
 #   make check SANITIZE=1  the same under ASan and UBSan, in build-sanitize/
 #   make demo            import, export and compare the ham corpus
-#   make bench           benchmarks, ratios against a baseline of the same run
+#   make fuzz            run every libFuzzer target (tests/fuzz/fuzz.mk)
 
 PREFIX    ?= /usr/local
 CC        ?= cc
@@ -50,7 +50,7 @@ HEADERS    := $(wildcard api/qstack/*.h loader/*.h cli/*.h)
 LIB        := $(BUILD)/libqstack.so
 QSTACK     := $(BUILD)/qstack
 
-.PHONY: all check demo bench clean install
+.PHONY: all check demo clean install
 .DELETE_ON_ERROR:
 
 all: $(LIB) $(QSTACK) $(PLUGIN_SO)
@@ -84,6 +84,9 @@ $(BUILD)/plugins/%.so: $$(wildcard plugins/%/*.c) $$(wildcard plugins/%/*.h) \
 include tests/tests.mk
 include tests/faultshim/faultshim.mk
 include tests/fuzz/fuzz.mk
+
+demo: all
+	sh scripts/run-demo.sh
 
 clean:
 	rm -rf build build-sanitize
