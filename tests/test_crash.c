@@ -188,46 +188,6 @@ sleep_us(uint64_t us)
 }
 
 /*
- * Reads a whole file into a NUL-terminated buffer. Returns NULL when the
- * file cannot be read.
- */
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	struct stat st;
-	char *buf;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || (buf = malloc((size_t)st.st_size + 1)) ==
-	    NULL) {
-		close(fd);
-		return NULL;
-	}
-	while (len < (size_t)st.st_size &&
-	    (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
-	return buf;
-}
-
-static void
-spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-/*
  * Starts qstack -c CONF with args (NULL-terminated), stdin from
  * /dev/null and stdout and stderr into c->out and c->err.
  */
@@ -341,7 +301,7 @@ make_source(struct crash *c, int k, size_t len, const char *dir,
 		n += fill_paragraph(&c->rng, (char *)s->data + n, len - n);
 	s->len = len;
 	snprintf(s->path, sizeof(s->path), "%s/%s", dir, name);
-	spit(s->path, s->data, s->len);
+	assert_int_equal(testq_write_file(s->path, s->data, s->len), 0);
 }
 
 static void
@@ -561,7 +521,7 @@ check_next_open(struct crash *c, char names[][64], size_t n)
 
 	if (run_qstack(c, ls) != 0)
 		c->bad.ls_failed++;
-	err = slurp(c->err, NULL);
+	err = testq_read_file(c->err, NULL);
 	assert_non_null(err);
 	for (i = 0; i < n && i < 8; i++) {
 		char *hit = strstr(err, names[i]);
@@ -582,7 +542,7 @@ check_next_open(struct crash *c, char names[][64], size_t n)
 static int
 read_printed_id(struct crash *c, char id[MSGID_LEN + 1])
 {
-	char *out = slurp(c->out, NULL);
+	char *out = testq_read_file(c->out, NULL);
 	int ok;
 
 	assert_non_null(out);
@@ -809,7 +769,7 @@ check_fsck(struct crash *c)
 	size_t i;
 
 	status = run_qstack(c, fsck);
-	out = slurp(c->out, NULL);
+	out = testq_read_file(c->out, NULL);
 	assert_non_null(out);
 	for (line = strtok_r(out, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
@@ -840,8 +800,8 @@ check_ls(struct crash *c)
 
 	if (run_qstack(c, ls) != 0)
 		c->bad.ls_failed++;
-	out = slurp(c->out, NULL);
-	err = slurp(c->err, NULL);
+	out = testq_read_file(c->out, NULL);
+	err = testq_read_file(c->err, NULL);
 	assert_non_null(out);
 	assert_non_null(err);
 	if (err[0] != '\0')
@@ -971,7 +931,7 @@ check_get_samples(struct crash *c)
 			continue;
 		s = &c->sources[r->source];
 		status = run_qstack(c, get);
-		out = slurp(c->out, &len);
+		out = testq_read_file(c->out, &len);
 		assert_non_null(out);
 		if ((status != 0 || len != s->len ||
 		    memcmp(out, s->data, len) != 0) &&
@@ -993,7 +953,7 @@ write_config(struct crash *c)
 	snprintf(text, sizeof(text), "queue backend fs path \"%s\"\n"
 	    "queue compression lz4\nqueue encryption key-file \"%s\"\n",
 	    c->t.qdir, c->t.keyfile);
-	spit(c->conf, text, strlen(text));
+	assert_int_equal(testq_write_file(c->conf, text, strlen(text)), 0);
 }
 
 static int
@@ -1124,7 +1084,7 @@ make_file(const char *dir, const char *name, const void *data, size_t len)
 	char path[2 * PATH_LEN];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	spit(path, data, len);
+	assert_int_equal(testq_write_file(path, data, len), 0);
 }
 
 /*
@@ -1152,7 +1112,7 @@ test_open_removes_stale_tmp(void **state)
 	make_file(tmpdir, live, "being written", 13);
 
 	assert_int_equal(run_qstack(c, ls), 0);
-	err = slurp(c->err, NULL);
+	err = testq_read_file(c->err, NULL);
 	assert_non_null(err);
 	print_message("stderr of the next open:\n%s", err);
 	assert_non_null(strstr(err, stale));
@@ -1185,7 +1145,7 @@ test_zero_byte_blob(void **state)
 	char *out, *err;
 
 	snprintf(dir, sizeof(dir), "%s/mail", c->t.dir);
-	spit(dir, "Subject: good\n\nbody\n", 20);
+	assert_int_equal(testq_write_file(dir, "Subject: good\n\nbody\n", 20), 0);
 	put[3] = dir;
 	assert_int_equal(run_qstack(c, put), 0);
 	assert_true(read_printed_id(c, good));
@@ -1203,8 +1163,8 @@ test_zero_byte_blob(void **state)
 	 * fails on the envelope, which it cannot load.
 	 */
 	assert_int_equal(run_qstack(c, ls), 1);
-	out = slurp(c->out, NULL);
-	err = slurp(c->err, NULL);
+	out = testq_read_file(c->out, NULL);
+	err = testq_read_file(c->err, NULL);
 	assert_non_null(out);
 	assert_non_null(err);
 	print_message("ls with a 0-byte message and envelope:\n%sstderr:\n%s",
@@ -1217,13 +1177,13 @@ test_zero_byte_blob(void **state)
 	free(err);
 
 	assert_int_not_equal(run_qstack(c, get), 0);
-	err = slurp(c->err, NULL);
+	err = testq_read_file(c->err, NULL);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "truncated"));
 	free(err);
 
 	assert_int_not_equal(run_qstack(c, fsck), 0);
-	out = slurp(c->out, NULL);
+	out = testq_read_file(c->out, NULL);
 	assert_non_null(out);
 	print_message("fsck:\n%s", out);
 	assert_non_null(strstr(out, "message ab00000000000001 truncated"));
@@ -1234,7 +1194,7 @@ test_zero_byte_blob(void **state)
 	assert_int_not_equal(run_qstack(c, quarantine), 0);
 	assert_int_equal(run_qstack(c, fsck), 0);
 	assert_int_equal(run_qstack(c, ls), 0);
-	out = slurp(c->out, NULL);
+	out = testq_read_file(c->out, NULL);
 	assert_non_null(out);
 	assert_null(strstr(out, "ab00000000000001"));
 	assert_non_null(strstr(out, good));

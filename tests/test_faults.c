@@ -111,42 +111,6 @@ struct fixture {
 	struct outcomes seen;
 };
 
-static char *
-slurp(const char *path, size_t *lenp)
-{
-	struct stat st;
-	char *buf;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return NULL;
-	if (fstat(fd, &st) == -1 || (buf = malloc((size_t)st.st_size + 1)) ==
-	    NULL) {
-		close(fd);
-		return NULL;
-	}
-	while (len < (size_t)st.st_size &&
-	    (n = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
-	if (lenp != NULL)
-		*lenp = len;
-	return buf;
-}
-
-static void
-spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
 static size_t
 count_lines(const char *text)
 {
@@ -245,7 +209,7 @@ run_faulty(struct fixture *f, const struct fault_case *fc,
 	envp[n] = NULL;
 	unlink(f->log);
 	status = run_env(f, args, envp);
-	log = slurp(f->log, NULL);
+	log = testq_read_file(f->log, NULL);
 	assert_non_null(log);
 	*fired = strstr(log, "fired ") != NULL;
 	p = strstr(log, "calls ");
@@ -297,7 +261,7 @@ next_open(struct fixture *f)
 		f->seen.tmp_leftovers++;
 	if (run_qstack(f, ls) != 0 && f->bad.next_open_failed++ < SHOW_MAX)
 		print_message("qstack ls failed after the fault\n");
-	err = slurp(f->err, NULL);
+	err = testq_read_file(f->err, NULL);
 	assert_non_null(err);
 	for (i = 0; i < n && i < 8; i++) {
 		if (strstr(err, names[i]) != NULL &&
@@ -311,7 +275,7 @@ next_open(struct fixture *f)
 	if (list_tmp(f, left, 8) != 0 && f->bad.tmp_left++ < SHOW_MAX)
 		print_message("tmp/%s is still there after qstack ls\n",
 		    left[0]);
-	out = slurp(f->out, NULL);
+	out = testq_read_file(f->out, NULL);
 	assert_non_null(out);
 	return out;
 }
@@ -353,7 +317,7 @@ message_whole(struct fixture *f, const char *id)
 
 	if (run_qstack(f, get) != 0)
 		return 0;
-	out = slurp(f->out, &len);
+	out = testq_read_file(f->out, &len);
 	assert_non_null(out);
 	whole = len == MESSAGE_LEN && memcmp(out, f->message, len) == 0;
 	free(out);
@@ -370,7 +334,7 @@ check_fsck(struct fixture *f, const char *id)
 
 	if (status == 0)
 		return;
-	out = slurp(f->out, NULL);
+	out = testq_read_file(f->out, NULL);
 	assert_non_null(out);
 	snprintf(prefix, sizeof(prefix), "message %s no-envelopes:",
 	    id != NULL ? id : "-");
@@ -397,7 +361,7 @@ static void
 check_failed_run(struct fixture *f, const struct fault_case *fc,
     long nth, int status)
 {
-	char *err = slurp(f->err, NULL);
+	char *err = testq_read_file(f->err, NULL);
 
 	assert_non_null(err);
 	f->seen.runs++;
@@ -425,7 +389,7 @@ put_clean(struct fixture *f, char id[MSGID_LEN + 1])
 	char *out;
 
 	assert_int_equal(run_qstack(f, put), 0);
-	out = slurp(f->out, NULL);
+	out = testq_read_file(f->out, NULL);
 	assert_non_null(out);
 	assert_int_equal(strlen(out), MSGID_LEN + 1);
 	memcpy(id, out, MSGID_LEN);
@@ -505,7 +469,7 @@ static void
 check_put_done(struct fixture *f, const struct fault_case *fc, long nth,
     int status)
 {
-	char id[MSGID_LEN + 1], *out = slurp(f->out, NULL), *after;
+	char id[MSGID_LEN + 1], *out = testq_read_file(f->out, NULL), *after;
 	const char *line;
 
 	assert_non_null(out);
@@ -536,7 +500,7 @@ run_put_case(struct fixture *f, const struct fault_case *fc)
 		if (!fired)
 			break;
 		check_failed_run(f, fc, nth, status);
-		out = slurp(f->out, NULL);
+		out = testq_read_file(f->out, NULL);
 		assert_non_null(out);
 		if (out[0] != '\0' && f->bad.printed_id++ < SHOW_MAX)
 			print_message("put with %s %ld failing printed %s",
@@ -707,13 +671,13 @@ setup(void **state)
 	snprintf(text, sizeof(text), "queue backend fs path \"%s\"\n"
 	    "queue compression lz4\nqueue encryption key-file \"%s\"\n",
 	    f->t.qdir, f->t.keyfile);
-	spit(f->conf, text, strlen(text));
+	assert_int_equal(testq_write_file(f->conf, text, strlen(text)), 0);
 
 	if ((f->message = malloc(MESSAGE_LEN)) == NULL)
 		return -1;
 	testq_pattern(f->message, MESSAGE_LEN, 7);
 	snprintf(input, sizeof(input), "%s/mail.eml", f->t.dir);
-	spit(input, f->message, MESSAGE_LEN);
+	assert_int_equal(testq_write_file(input, f->message, MESSAGE_LEN), 0);
 	if (realpath(input, f->input) == NULL)
 		return -1;
 	/* creates the queue, so that no run writes the metadata record */

@@ -52,6 +52,15 @@ int testq_get(struct qs_queue *q, const char *id, size_t cap,
 int testq_find_blob(const char *dir, const char *id, char *path,
     size_t cap);
 
+/*
+ * Reads a whole file into a malloc'd, NUL-terminated buffer and sets
+ * *len (if not NULL). Returns NULL when the file cannot be read.
+ */
+char *testq_read_file(const char *path, size_t *len);
+
+/* Replaces the file at path with len bytes of data. Returns 0 or -1. */
+int testq_write_file(const char *path, const void *data, size_t len);
+
 /* Returns 1 when needle occurs in any file under dir. */
 int testq_grep_tree(const char *dir, const void *needle, size_t len);
 
