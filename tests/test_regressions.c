@@ -363,6 +363,40 @@ delete_cleans_orphan_envelopes(void **state)
 	testq_teardown(&t);
 }
 
+/*
+ * A put killed between creating its message directory and placing the
+ * blob left an empty directory that nothing ever removed.
+ */
+static void
+walk_removes_empty_message_dirs(void **state)
+{
+	struct testq t;
+	char id[QS_ID_MAX], evpid[QS_ID_MAX], path[1024], orphan[1024];
+	size_t n = 0;
+
+	testq_setup(&t);
+	if (testq_open(&t, "") == NULL)
+		fail_msg("%s", t.err);
+	assert_int_equal(testq_put(t.q, (const uint8_t *)"m", 1, 1, id),
+	    QS_OK);
+	assert_int_equal(qs_env_create(t.q, id, "r", 1, evpid), QS_OK);
+	snprintf(path, sizeof(path), "%s/msg/%.2s", t.qdir, "ab");
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/msg/ab/ab00000000000001", t.qdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	/* a directory with only an envelope is an orphan for fsck, kept */
+	assert_int_equal(testq_find_blob(t.qdir, id, orphan, sizeof(orphan)),
+	    0);
+	assert_int_equal(unlink(orphan), 0);
+
+	assert_int_equal(qs_msg_walk(t.q, count_id, &n), QS_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(access(path, F_OK), -1);
+	*strrchr(orphan, '/') = '\0';
+	assert_int_equal(access(orphan, F_OK), 0);
+	testq_teardown(&t);
+}
+
 int
 main(void)
 {
@@ -374,6 +408,7 @@ main(void)
 		cmocka_unit_test(foreign_queue_paths_refused),
 		cmocka_unit_test(hash_inside_word_rejected),
 		cmocka_unit_test(delete_cleans_orphan_envelopes),
+		cmocka_unit_test(walk_removes_empty_message_dirs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

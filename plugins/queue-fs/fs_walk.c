@@ -131,8 +131,18 @@ visit_message(struct fs_queue *q, const char *msgid, void *ctx)
 	fs_blob_rel(rel, msgid, FS_MESSAGE_NAME);
 	if (fstatat(q->root_fd, rel, &st, 0) == 0)
 		return w->fn(w->arg, msgid);
-	if (errno == ENOENT || errno == ENOTDIR)
+	if (errno == ENOENT || errno == ENOTDIR) {
+		char dir[FS_MSGDIR_MAX];
+
+		/*
+		 * A crash between creating the directory and placing the blob
+		 * leaves it empty. rmdir(2) fails while it has envelopes, and a
+		 * writer that loses the directory creates it again.
+		 */
+		fs_msgdir(dir, msgid);
+		unlinkat(q->root_fd, dir, AT_REMOVEDIR);
 		return QS_OK;
+	}
 	return fs_fail_errno(q, "cannot check %s/%s", q->path, rel);
 }
 
