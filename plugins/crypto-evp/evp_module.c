@@ -218,6 +218,33 @@ copy_salt(struct evp_instance *inst, const struct qs_instance_args *args)
 	return QS_OK;
 }
 
+/*
+ * Warns about choices kept for compatibility: Blowfish has a 64-bit
+ * block, so one key should not encrypt many gigabytes (the Sweet32
+ * attack), and SHA-1 no longer resists collisions.
+ */
+static void
+warn_weak(const struct evp_instance *inst)
+{
+	const char *cipher = evp_ciphers[inst->cipher].name;
+	const char *digest = evp_digests[inst->digest].name;
+	char msg[256];
+
+	if (evp_host == NULL || evp_host->log == NULL || inst->nkeys == 0)
+		return;
+	if (strcmp(cipher, "bf-cbc") == 0) {
+		snprintf(msg, sizeof(msg), "cipher bf-cbc has a 64-bit block "
+		    "and is kept for old queues; prefer aes-256-gcm for new "
+		    "blobs");
+		evp_host->log(QS_LOG_WARN, "crypto-evp", msg);
+	}
+	if (strcmp(digest, "sha1") == 0) {
+		snprintf(msg, sizeof(msg), "digest sha1 is kept for old "
+		    "queues; prefer sha256 for new blobs");
+		evp_host->log(QS_LOG_WARN, "crypto-evp", msg);
+	}
+}
+
 static int
 instance_new(const struct qs_instance_args *args, void **instance)
 {
@@ -258,6 +285,7 @@ instance_new(const struct qs_instance_args *args, void **instance)
 		instance_free(inst);
 		return rc;
 	}
+	warn_weak(inst);
 	*instance = inst;
 	return QS_OK;
 }
