@@ -37,6 +37,8 @@
 
 #include <cmocka.h>
 
+#include "helpers/keytest.h"
+
 #include <qstack/qstack.h>
 #include "internal.h"
 #include "helpers/testq.h"
@@ -163,39 +165,6 @@ static char *saved_plugin_path;
 
 /* ---- fixture ---- */
 
-static const char *
-build_dir(void)
-{
-	const char *dir = getenv("QSTACK_BUILD");
-
-	return dir != NULL && dir[0] != '\0' ? dir : "build";
-}
-
-/* Copies src to dst with mode 0755. Returns 0, or -1 with errno set. */
-static int
-copy_file(const char *src, const char *dst)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, rc = -1;
-
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-	if (out == -1)
-		goto done;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			goto done;
-	if (n == 0 && fchmod(out, 0755) == 0)
-		rc = 0;
-done:
-	if (out != -1 && close(out) != 0)
-		rc = -1;
-	close(in);
-	return rc;
-}
-
 /* Copies every BUILD/subdir/NAME.so into the plugin directory. */
 static int
 install_dir(struct fixture *fx, const char *subdir)
@@ -205,7 +174,7 @@ install_dir(struct fixture *fx, const char *subdir)
 	DIR *d;
 	int rc = 0;
 
-	snprintf(src, sizeof(src), "%s/%s", build_dir(), subdir);
+	snprintf(src, sizeof(src), "%s/%s", keytest_build_dir(), subdir);
 	if ((d = opendir(src)) == NULL) {
 		print_error("cannot open %s: %s; run make first\n", src,
 		    strerror(errno));
@@ -216,10 +185,10 @@ install_dir(struct fixture *fx, const char *subdir)
 
 		if (len < 4 || strcmp(de->d_name + len - 3, ".so") != 0)
 			continue;
-		snprintf(src, sizeof(src), "%s/%s/%s", build_dir(), subdir,
+		snprintf(src, sizeof(src), "%s/%s/%s", keytest_build_dir(), subdir,
 		    de->d_name);
 		snprintf(dst, sizeof(dst), "%s/%s", fx->plugins, de->d_name);
-		if ((rc = copy_file(src, dst)) != 0)
+		if ((rc = keytest_copy_file(src, dst)) != 0)
 			print_error("cannot copy %s to %s: %s\n", src, dst,
 			    strerror(errno));
 	}
@@ -1241,7 +1210,7 @@ find_modules(const char *subdir)
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/%s", build_dir(), subdir);
+	snprintf(dir, sizeof(dir), "%s/%s", keytest_build_dir(), subdir);
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL && nmodules < MODULES_MAX) {

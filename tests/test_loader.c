@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "helpers/keytest.h"
+
 #include <qstack/qstack.h>
 #include "internal.h"
 
@@ -56,39 +58,6 @@ struct fixture {
 
 static char *saved_plugin_path;
 
-static const char *
-build_dir(void)
-{
-	const char *dir = getenv("QSTACK_BUILD");
-
-	return dir != NULL && dir[0] != '\0' ? dir : "build";
-}
-
-/* Copies src to dst with mode 0755. Returns 0, or -1 with errno set. */
-static int
-copy_file(const char *src, const char *dst)
-{
-	char buf[65536];
-	ssize_t n;
-	int in, out, rc = -1;
-
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1)
-		return -1;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-	if (out == -1)
-		goto done;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
-			goto done;
-	if (n == 0 && fchmod(out, 0755) == 0)
-		rc = 0;
-done:
-	if (out != -1 && close(out) != 0)
-		rc = -1;
-	close(in);
-	return rc;
-}
-
 /* Copies BUILD/subdir/stem.so into the plugin directory as as.so. */
 static int
 install_module(struct fixture *fx, const char *subdir, const char *stem,
@@ -96,9 +65,9 @@ install_module(struct fixture *fx, const char *subdir, const char *stem,
 {
 	char src[1024], dst[1024];
 
-	snprintf(src, sizeof(src), "%s/%s/%s.so", build_dir(), subdir, stem);
+	snprintf(src, sizeof(src), "%s/%s/%s.so", keytest_build_dir(), subdir, stem);
 	snprintf(dst, sizeof(dst), "%s/%s.so", fx->plugins, as);
-	if (copy_file(src, dst) == 0)
+	if (keytest_copy_file(src, dst) == 0)
 		return 0;
 	print_error("cannot copy %s to %s: %s; run make first\n", src, dst,
 	    strerror(errno));
@@ -697,7 +666,7 @@ test_plugins_walk(void **state)
 	assert_int_equal(install_module(fx, "tests/modules",
 	    "compress-goodtest", "notamodule"), 0);
 	snprintf(path, sizeof(path), "%s/README", fx->plugins);
-	assert_int_equal(copy_file("/dev/null", path), 0);
+	assert_int_equal(keytest_copy_file("/dev/null", path), 0);
 	c = make_config(fx, "");
 	assert_int_equal(qs_plugins_walk(c, record_plugin, w), QS_OK);
 	qs_config_free(c);

@@ -132,13 +132,19 @@ keytest_blob_key_id(const char *path, char *hex)
 }
 
 const char *
+keytest_build_dir(void)
+{
+	const char *build = getenv("QSTACK_BUILD");
+
+	return build != NULL && build[0] != '\0' ? build : "build";
+}
+
+const char *
 keytest_qstack(void)
 {
 	static char path[4096];
-	const char *build = getenv("QSTACK_BUILD");
 
-	snprintf(path, sizeof(path), "%s/qstack",
-	    build != NULL && build[0] != '\0' ? build : "build");
+	snprintf(path, sizeof(path), "%s/qstack", keytest_build_dir());
 	return path;
 }
 
@@ -196,8 +202,8 @@ keytest_count_lines(const char *text)
 	return n;
 }
 
-static int
-copy_file(const char *from, const char *to)
+int
+keytest_copy_file(const char *from, const char *to)
 {
 	uint8_t *data;
 	size_t len;
@@ -230,7 +236,7 @@ keytest_copy_dir(const char *src, const char *dst, const char *skip)
 		snprintf(to, sizeof(to), "%s/%s", dst, e->d_name);
 		if (stat(from, &st) == -1 || !S_ISREG(st.st_mode))
 			continue;
-		rc = copy_file(from, to);
+		rc = keytest_copy_file(from, to);
 	}
 	closedir(d);
 	return rc;

@@ -37,6 +37,12 @@ void keytest_env_path(const char *qdir, const char *evpid, char *path,
  */
 int keytest_blob_key_id(const char *path, char *hex);
 
+/* The build directory: $QSTACK_BUILD, else "build". */
+const char *keytest_build_dir(void);
+
+/* Copies the file from to the path to, with mode 0755. Returns 0 or -1. */
+int keytest_copy_file(const char *from, const char *to);
+
 /* Path of the qstack command: $QSTACK_BUILD/qstack, else build/qstack. */
 const char *keytest_qstack(void);
 
