@@ -298,9 +298,9 @@ void qs_id_list_sort(struct qs_id_list *list);
 int qs_id_list_has(const struct qs_id_list *list, const char *id, size_t n);
 
 /*
- * Wraps a walk callback so that it only sees well-formed ids of len hex
- * digits, starting with prefix when that is not NULL. On a malformed id
- * the walk stops with bad set.
+ * Wraps a walk callback so that it only receives well-formed ids of len
+ * hex digits, starting with prefix when that is not NULL. On a malformed
+ * id the walk stops with bad set.
  */
 struct qs_checked_walk {
 	int (*fn)(void *arg, const char *id);

@@ -47,7 +47,7 @@ current_key_id(struct rekey *r)
 	struct qs_xform *x = r->q->crypto;
 	struct qs_blob_info blob;
 	uint8_t out[PEEK_MAX];
-	size_t len = 0, made;
+	size_t len = 0, written;
 	void *stream;
 	int rc;
 
@@ -61,14 +61,14 @@ current_key_id(struct rekey *r)
 	blob.format_version = x->mod.module->format_version;
 	rc = x->ops->stream_begin(stream, &blob);
 	while (rc == QS_OK || rc == QS_MORE) {
-		made = 0;
+		written = 0;
 		rc = x->ops->stream_final(stream, out + len, sizeof(out) - len,
-		    &made);
-		if (made > sizeof(out) - len) {
+		    &written);
+		if (written > sizeof(out) - len) {
 			rc = QS_ERR_MODULE;
 			break;
 		}
-		len += made;
+		len += written;
 		if (rc == QS_OK || len == sizeof(out))
 			break;
 	}
@@ -228,7 +228,8 @@ static void
 rekey_one(struct rekey *r, uint32_t kind, const char *id,
     struct qs_rekey_stats *st)
 {
-	const char *what = kind == QS_BLOB_MESSAGE ? "message" : "envelope";
+	const char *kind_name = kind == QS_BLOB_MESSAGE ? "message" :
+	    "envelope";
 	char key[KEY_ID_MAX];
 	int rc;
 
@@ -250,8 +251,8 @@ rekey_one(struct rekey *r, uint32_t kind, const char *id,
 	if (rc == QS_ERR_NOTFOUND)
 		return;
 	st->failed++;
-	qs_log(QS_LOG_ERROR, "rekey", "%s %s was not re-encrypted: %s", what,
-	    id, qs_error(r->q));
+	qs_log(QS_LOG_ERROR, "rekey", "%s %s was not re-encrypted: %s",
+	    kind_name, id, qs_error(r->q));
 }
 
 /* Counts the blobs under each key other than the current one. */

@@ -26,7 +26,7 @@
  *     field, which the code that fills the struct sets to sizeof of the
  *     version it was compiled with.
  *     Fields are only ever appended. A reader uses a field only when
- *     QS_HAS_FIELD() says it lies inside the size.
+ *     QS_HAS_FIELD() confirms that it lies inside the size.
  *   - Function slots marked "optional" may be NULL.
  *   - No FILE *, no bitfields, no enums in structs: fixed-width integers.
  *   - Status codes below never change value; new codes are only added.
@@ -236,9 +236,9 @@ struct qs_blob_info {
 	size_t header_len;
 
 	/*
-	 * Format version of this module's layer: when decoding, the version
-	 * the blob's header records, which may be older than the module's
-	 * own; when encoding, the module's own format_version.
+	 * Format version of this module's layer. When decoding, it is the
+	 * version that the blob's header records, which may be older than
+	 * the module's own. When encoding, it is the module's own.
 	 */
 	uint32_t format_version;
 };
@@ -247,9 +247,9 @@ struct qs_blob_info {
  * The transform interface, used by compress and crypto modules.
  *
  * An instance contains configuration and keys. A stream processes one blob
- * at a time in one direction; the host calls begin, then update any
- * number of times, then final until it returns QS_OK, then begin again
- * for the next blob. Streams are reused, so a warm stream allocates
+ * at a time in one direction. The host calls begin, then update any
+ * number of times, then final until it returns QS_OK, and then begin
+ * again for the next blob. Streams are reused, so a warm stream allocates
  * nothing per blob.
  *
  * Buffers belong to the caller. update consumes some prefix of the input
@@ -448,7 +448,7 @@ struct qs_module {
 
 	/*
 	 * Version of the bytes this module writes. The loader records it in
-	 * every blob header; when reading, the module gets blobs of any
+	 * every blob header. When reading, the module gets blobs of any
 	 * version up to its own and must decode all of them.
 	 */
 	uint32_t format_version;

@@ -4,7 +4,8 @@
  * A queue stores messages (byte streams of any size) and envelopes
  * (small records, each tied to one message). Both pass through the
  * configured compression and encryption modules before the backend
- * stores them, so storage only ever sees opaque blobs.
+ * stores them. With encryption configured, storage receives only opaque
+ * blobs.
  *
  * Every function returns QS_OK (0) or a negative status from
  * <qstack/plugin.h>. On failure, qs_error() returns one line saying what
@@ -209,7 +210,7 @@ const char *qs_problem_name(uint32_t problem);
  * discarding the decoded bytes, so no plaintext is written anywhere.
  * Calls fn for every blob checked, good or bad (fn may be NULL). With
  * QS_FSCK_QUARANTINE, corrupt and truncated blobs and orphan envelopes
- * are moved aside through the backend; blobs that only need a key, a
+ * are moved aside through the backend. Blobs that only need a key, a
  * module or higher limits stay in place.
  * Returns QS_OK when everything is good, QS_ERR_CORRUPT when anything is
  * bad, or another status when the walk itself failed.
@@ -230,8 +231,8 @@ struct qs_rekey_stats {
  * current key (including blobs written without encryption), each one
  * replaced atomically, so an interrupted run can simply be run again.
  * progress, if not NULL, is called after each blob with the counts so
- * far. remaining, if not NULL, is called at the end once per key id
- * that still has blobs other than the current key, with their count;
+ * far. remaining, if not NULL, is called at the end once for each key
+ * id other than the current one that still has blobs, with their count.
  * key_id is "none" for unencrypted blobs. Needs queue encryption.
  */
 int qs_rekey(struct qs_queue *queue,

@@ -306,9 +306,10 @@ lz_stream_begin(void *stream, const struct qs_blob_info *blob)
 	s->status = QS_OK;
 	if (s->direction == QS_DECODE) {
 		/*
-		 * liblz4 1.9.4's reset keeps a stale frame size after a frame
-		 * that did not finish (lz4 issue 1227), which then fails every
-		 * later frame. Only a finished frame's context is reused.
+		 * In liblz4 1.9.4, LZ4F_resetDecompressionContext keeps the
+		 * frame size of a frame that did not finish, so every later
+		 * frame fails with ERROR_frameSize_wrong (reported upstream as
+		 * lz4 issue 1227). Only a finished frame's context is reused.
 		 */
 		if (s->state != ST_DONE && s->state != ST_IDLE) {
 			LZ4F_freeDecompressionContext(s->dctx);
